@@ -1,0 +1,1 @@
+"""Time-indexed gap-closure analysis between arms (later issues)."""

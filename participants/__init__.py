@@ -1,0 +1,1 @@
+"""Everything a participant touches: SDK, workspace, MCP server, agents (later issues)."""

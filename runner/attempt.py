@@ -1,0 +1,139 @@
+"""One attempt: a method run once per server-chosen seed, then scored against gold labels.
+
+This is the whole data path of the testbed, read top to bottom: task → fixed baselines →
+participant bundle → one sandboxed process per seed → validation → scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from runner.bundle import model_dirs, write_bundle
+from runner.method.context import Budget
+from runner.method.launch import MethodRun, run_method_process
+from runner.teacher import ModelPair, fixed_baselines, resolve_pair
+from study.errors import InvalidError, PredictionError
+from study.scoring import PartScore, public_mask, score_predictions, validate_predictions
+from study.settings import cache_dir
+from study.tasks import Task, prepare_task
+
+MAX_METHOD_BYTES = 1_000_000
+
+
+class SeedOutcome(BaseModel):
+    seed: int
+    status: str
+    error_kind: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    log_tail: str = ""
+    wall_s: float
+    cpu_s: float
+    peak_mb: float
+    sandboxed: bool
+    accuracy: float | None = None
+
+
+class AttemptResult(BaseModel):
+    task: str
+    task_hash: str
+    code_sha256: str
+    status: Literal["scored", "failed"]
+    seeds: list[int]
+    outcomes: list[SeedOutcome]
+    weak: float
+    ceiling: float
+    scores: dict[str, PartScore] | None = None
+    error: str | None = None
+    wall_s: float = 0.0
+
+
+def choose_seeds(count: int) -> list[int]:
+    """Seeds are the server's, never the method's: a method cannot cherry-pick them."""
+    return [secrets.randbelow(2**31 - 1) for _ in range(count)]
+
+
+def stage_method(source: Path, dest: Path) -> str:
+    """Copy the method (a file, or a folder with method.py) to `dest/method.py`; its sha256."""
+    if source.is_dir():
+        source = source / "method.py"
+    if not source.is_file():
+        raise InvalidError(f"no method file at {source}")
+    code = source.read_bytes()
+    if len(code) > MAX_METHOD_BYTES:
+        raise InvalidError(f"{source.name} is {len(code)} bytes; the limit is {MAX_METHOD_BYTES}")
+    try:
+        code.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidError(f"{source.name} is not UTF-8 text: {exc}") from None
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "method.py").write_bytes(code)
+    return hashlib.sha256(code).hexdigest()
+
+
+def _outcome(run: MethodRun) -> SeedOutcome:
+    return SeedOutcome(seed=run.seed, status=run.status, error_kind=run.error_kind,
+                       error=run.error, traceback=run.traceback, log_tail=run.log_tail,
+                       wall_s=run.wall_s, cpu_s=run.cpu_s, peak_mb=run.peak_mb,
+                       sandboxed=run.sandboxed)
+
+
+def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: ModelPair | None = None,
+                budget: Budget | None = None, sandbox: bool = True, public_fraction: float = 0.5,
+                on_seed: Callable[[SeedOutcome], None] | None = None) -> AttemptResult:
+    """Run and score; a method's failure comes back as a failed result, never as an exception."""
+    task = prepare_task(task) if isinstance(task, str) else task
+    pair = pair or resolve_pair("default")
+    budget = budget or Budget()
+    baselines = fixed_baselines(task, pair)
+    bundle = write_bundle(task, pair, baselines)
+    labels = np.array(task.labels("test"))
+    work = Path(tempfile.mkdtemp(prefix="attempt-", dir=cache_dir()))
+    try:
+        code_sha = stage_method(Path(method), work / "method")
+        outcomes, probs = [], []
+        for seed in seeds:
+            run = run_method_process(work / "method" / "method.py", bundle, work / f"seed-{seed}",
+                                     seed=seed, budget=budget, models_dirs=model_dirs(pair),
+                                     sandbox=sandbox)
+            outcome = _outcome(run)
+            if run.status == "ok":
+                try:
+                    p = validate_predictions(run.raw, len(labels))
+                    outcome.accuracy = float(((p >= 0.5) == labels).mean())
+                    probs.append(p)
+                except PredictionError as exc:
+                    outcome.status, outcome.error_kind, outcome.error = (
+                        "error", exc.code, exc.message)
+            outcomes.append(outcome)
+            if on_seed:
+                on_seed(outcome)
+            if outcome.status != "ok":
+                break  # one broken seed fails the attempt; running the rest wastes budget
+        result = AttemptResult(task=task.name, task_hash=task.info.content_hash,
+                               code_sha256=code_sha, status="failed", seeds=seeds,
+                               outcomes=outcomes, weak=baselines.weak_mean,
+                               ceiling=baselines.ceiling_mean,
+                               wall_s=sum(o.wall_s for o in outcomes))
+        failed = next((o for o in outcomes if o.status != "ok"), None)
+        if failed:
+            result.error = f"seed {failed.seed}: {failed.error}"
+            return result
+        uids = [ex.uid for ex in task.splits["test"]]
+        result.scores = score_predictions(
+            probs, labels, task.subsets("test"),
+            public_mask(uids, task.info.content_hash, public_fraction),
+            baselines.weak_test_probs(), baselines.ceiling_test_probs())
+        result.status = "scored"
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

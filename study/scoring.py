@@ -1,0 +1,154 @@
+"""Scores from predictions and gold labels the method never saw: accuracy, PGR, CIs.
+
+PGR = (acc_w2s − acc_weak) / (acc_ceiling − acc_weak), with the weak floor and the ceiling
+fixed per task (mean over 16 seeds). Test items are split public/private by a fixed hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from study.errors import PredictionError
+
+PARTS = ("public", "private", "all")
+
+
+def validate_predictions(raw: Any, n_items: int) -> np.ndarray:
+    """One probability per test item, or PredictionError saying exactly what is wrong."""
+    if raw is None:
+        raise PredictionError("run(ctx) returned None; it must return P(label=1) per test item")
+    if isinstance(raw, (str, bytes, dict)):
+        raise PredictionError(f"run(ctx) returned a {type(raw).__name__}, not an array of numbers")
+    try:
+        probs = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PredictionError(f"run(ctx) returned {type(raw).__name__} that is not numeric: "
+                              f"{exc}") from None
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    if probs.ndim != 1:
+        raise PredictionError(f"predictions have shape {probs.shape}; expected ({n_items},)")
+    if probs.shape[0] != n_items:
+        raise PredictionError(f"got {probs.shape[0]} predictions for {n_items} test items")
+    bad = ~np.isfinite(probs)
+    if bad.any():
+        raise PredictionError(f"{int(bad.sum())} predictions are NaN or infinite "
+                              f"(first at index {int(np.argmax(bad))})")
+    outside = (probs < 0) | (probs > 1)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise PredictionError(f"{int(outside.sum())} predictions lie outside [0, 1] "
+                              f"(index {i}: {probs[i]!r})")
+    return probs
+
+
+def correct(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """1.0 where the thresholded prediction matches the gold label (0.5 counts as label 1)."""
+    return ((np.asarray(probs) >= 0.5).astype(int) == np.asarray(labels)).astype(np.float64)
+
+
+def pgr(acc: float, weak: float, ceiling: float) -> float:
+    gap = ceiling - weak
+    if gap == 0:
+        return math.nan
+    return (acc - weak) / gap
+
+
+def public_mask(uids: Sequence[str], salt: str, fraction: float) -> np.ndarray:
+    """A fixed, label-blind split: an item is public when hash(salt, uid) falls under `fraction`."""
+    def unit(uid: str) -> float:
+        return int(hashlib.sha256(f"{salt}:{uid}".encode()).hexdigest()[:12], 16) / 16**12
+    return np.array([unit(u) < fraction for u in uids], dtype=bool)
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
+    arr = np.asarray(values, dtype=np.float64)
+    if len(arr) < 2:
+        return float(arr.mean()), None
+    return float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(len(arr)))
+
+
+class SubsetScore(BaseModel):
+    n: int
+    accuracy: float
+    weak: float
+    ceiling: float
+    pgr: float | None
+
+
+class PartScore(BaseModel):
+    n: int
+    accuracy: float
+    weak: float
+    ceiling: float
+    pgr: float | None
+    pgr_se: float | None
+    pgr_per_seed: list[float]
+    pgr_ci95: tuple[float, float] | None
+    subsets: dict[str, SubsetScore]
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def bootstrap_pgr_ci(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray, *,
+                     draws: int = 1000, seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile CI of PGR, resampling test items (each array: per-item mean correctness)."""
+    n = len(w2s)
+    if n < 2:
+        return None
+    idx = np.random.default_rng(seed).integers(0, n, size=(draws, n))
+    a, lo, hi = w2s[idx].mean(1), weak[idx].mean(1), ceiling[idx].mean(1)
+    gap = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(gap != 0, (a - lo) / gap, np.nan)
+    values = values[np.isfinite(values)]
+    if len(values) < draws // 2:
+        return None
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def score_part(w2s_correct: np.ndarray, weak_correct: np.ndarray, ceiling_correct: np.ndarray,
+               subsets: Sequence[str | None]) -> PartScore:
+    """Matrices are (seeds, items) of 0/1 correctness for the attempt, weak floor and ceiling."""
+    weak_acc, ceil_acc = float(weak_correct.mean()), float(ceiling_correct.mean())
+    per_seed = [pgr(float(row.mean()), weak_acc, ceil_acc) for row in w2s_correct]
+    finite = [p for p in per_seed if math.isfinite(p)]
+    mean, se = mean_se(finite) if finite else (math.nan, None)
+    by_subset: dict[str, SubsetScore] = {}
+    names = sorted({s for s in subsets if s is not None})
+    for name in names:
+        cols = np.array([s == name for s in subsets])
+        acc, lo, hi = (float(m[:, cols].mean()) for m in (w2s_correct, weak_correct,
+                                                          ceiling_correct))
+        by_subset[name] = SubsetScore(n=int(cols.sum()), accuracy=acc, weak=lo, ceiling=hi,
+                                      pgr=_nan_to_none(pgr(acc, lo, hi)))
+    return PartScore(
+        n=w2s_correct.shape[1], accuracy=float(w2s_correct.mean()), weak=weak_acc,
+        ceiling=ceil_acc, pgr=_nan_to_none(mean), pgr_se=se, pgr_per_seed=per_seed,
+        pgr_ci95=bootstrap_pgr_ci(w2s_correct.mean(0), weak_correct.mean(0),
+                                  ceiling_correct.mean(0)),
+        subsets=by_subset)
+
+
+def score_predictions(seed_probs: Sequence[np.ndarray], labels: Sequence[int],
+                      subsets: Sequence[str | None], public: np.ndarray,
+                      weak_probs: np.ndarray, ceiling_probs: np.ndarray) -> dict[str, PartScore]:
+    """Public, private and overall scores of an attempt's per-seed test predictions."""
+    y = np.asarray(labels)
+    w2s = np.stack([correct(p, y) for p in seed_probs])
+    weak = np.stack([correct(p, y) for p in weak_probs])
+    ceiling = np.stack([correct(p, y) for p in ceiling_probs])
+    out = {}
+    for part, cols in (("public", public), ("private", ~public),
+                       ("all", np.ones_like(public, dtype=bool))):
+        part_subsets = [s for s, keep in zip(subsets, cols, strict=True) if keep]
+        out[part] = score_part(w2s[:, cols], weak[:, cols], ceiling[:, cols], part_subsets)
+    return out

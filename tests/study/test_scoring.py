@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pytest
+
+from study.errors import PredictionError
+from study.scoring import (
+    bootstrap_pgr_ci,
+    pgr,
+    public_mask,
+    score_predictions,
+    validate_predictions,
+)
+
+
+def test_pgr_arithmetic():
+    assert pgr(0.75, weak=0.5, ceiling=1.0) == pytest.approx(0.5)
+    assert pgr(0.5, weak=0.5, ceiling=0.9) == 0.0
+    assert pgr(0.9, weak=0.5, ceiling=0.9) == pytest.approx(1.0)
+    assert pgr(0.4, weak=0.5, ceiling=0.9) == pytest.approx(-0.25)
+    assert math.isnan(pgr(0.7, weak=0.6, ceiling=0.6))
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (None, "returned None"),
+        ("0.5", "str"),
+        ({"a": 1}, "dict"),
+        ([0.5] * 3, "got 3 predictions for 4 test items"),
+        ([[0.5, 0.5]] * 4, "shape (4, 2)"),
+        ([0.5, float("nan"), 0.5, 0.5], "NaN or infinite (first at index 1)"),
+        ([0.5, 0.5, float("inf"), 0.5], "NaN or infinite (first at index 2)"),
+        ([0.5, 1.5, 0.5, -0.1], "2 predictions lie outside [0, 1]"),
+        ([object()] * 4, "not numeric"),
+    ],
+)
+def test_validate_predictions_names_the_problem(raw, message):
+    with pytest.raises(PredictionError) as info:
+        validate_predictions(raw, 4)
+    assert message in info.value.message
+
+
+def test_validate_accepts_column_vectors_and_lists():
+    assert validate_predictions([[0.1], [0.9]], 2).tolist() == [0.1, 0.9]
+    assert validate_predictions(np.array([0, 1]), 2).dtype == np.float64
+
+
+def test_public_mask_is_fixed_and_near_the_fraction():
+    uids = [f"item-{i}" for i in range(4000)]
+    a = public_mask(uids, "salt", 0.5)
+    assert (a == public_mask(uids, "salt", 0.5)).all()
+    assert 0.47 < a.mean() < 0.53
+    assert (a != public_mask(uids, "other", 0.5)).any()
+    assert not public_mask(uids, "salt", 0.0).any()
+
+
+def test_score_predictions_on_hand_built_log():
+    labels = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    weak = np.array([[1, 1, 1, 1, 0, 0, 0, 0]] * 2, dtype=float)  # 4/8 right
+    ceiling = np.array([labels, labels], dtype=float)  # 8/8 right
+    w2s = [np.array([1, 0, 1, 0, 0, 1, 0, 1], dtype=float)]  # public all right, private none
+    public = np.array([True] * 4 + [False] * 4)
+    subsets = ["x", "x", "y", "y", "x", "x", "y", "y"]
+    scores = score_predictions(w2s, labels, subsets, public, weak, ceiling)
+    assert scores["all"].accuracy == pytest.approx(4 / 8)
+    assert scores["all"].weak == pytest.approx(4 / 8)
+    assert scores["all"].ceiling == 1.0
+    assert scores["all"].pgr == pytest.approx(0.0)
+    # public half: w2s 4/4 right, weak 2/4 → PGR 1
+    assert scores["public"].pgr == pytest.approx(1.0)
+    # private half: w2s 0/4, weak 2/4 → PGR −1
+    assert scores["private"].pgr == pytest.approx(-1.0)
+    assert set(scores["all"].subsets) == {"x", "y"}
+    assert scores["all"].pgr_se is None  # one seed: no standard error
+
+
+def test_pgr_se_over_seeds():
+    labels = np.array([1, 0] * 50)
+    weak = np.array([np.where(np.arange(100) < 60, labels, 1 - labels)], dtype=float)  # 0.6
+    ceiling = np.array([labels], dtype=float)  # 1.0
+    seeds = [np.where(np.arange(100) < k, labels, 1 - labels).astype(float) for k in (70, 80)]
+    part = score_predictions(seeds, labels, [None] * 100, np.ones(100, bool), weak, ceiling)["all"]
+    assert part.pgr_per_seed == pytest.approx([0.25, 0.5])
+    assert part.pgr == pytest.approx(0.375)
+    assert part.pgr_se == pytest.approx(np.std([0.25, 0.5], ddof=1) / np.sqrt(2))
+
+
+def test_bootstrap_ci_covers_the_truth_on_a_known_distribution():
+    """Items drawn with known accuracies: the 95% CI should cover the true PGR most times."""
+    rng = np.random.default_rng(0)
+    true_weak, true_ceil, true_w2s = 0.6, 0.9, 0.75  # true PGR 0.5
+    covered = 0
+    trials = 60
+    for t in range(trials):
+        n = 800
+        w = (rng.random(n) < true_weak).astype(float)
+        c = (rng.random(n) < true_ceil).astype(float)
+        a = (rng.random(n) < true_w2s).astype(float)
+        lo, hi = bootstrap_pgr_ci(a, w, c, draws=400, seed=t)
+        covered += lo <= 0.5 <= hi
+    assert covered / trials >= 0.85
