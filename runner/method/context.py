@@ -110,7 +110,7 @@ class Context:
 
     def embed(self, texts: list[str], *, model: str = "strong") -> np.ndarray:
         """Embed new texts with the frozen weak or strong encoder (pooled like the features)."""
-        from runner.models.encoders import open_encoder
+        from runner.encoders import open_encoder
 
         key = f"encoder:{model}"
         if key not in self._cache:

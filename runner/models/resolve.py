@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from runner.models.catalog import ModelSpec, get_model
-from runner.models.encoders import Encoder, open_encoder
+from runner.encoders import Encoder, open_encoder
 from study.errors import IntegrityError, ModelUnavailableError
 from study.settings import cache_dir
 from study.tasks.sources import sha256_file
