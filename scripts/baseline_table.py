@@ -61,7 +61,8 @@ def main() -> None:
         "Every run went through the real runner: one sandboxed process per seed.",
         "",
         f"Written by `python scripts/baseline_table.py --pair {args.pair} --seeds {args.seeds}` "
-        f"on {dt.datetime.now(dt.UTC):%Y-%m-%d}, {platform.machine()}, {platform.python_version()}.",
+        f"on {dt.datetime.now(dt.UTC):%Y-%m-%d}, {platform.machine()}, "
+        f"Python {platform.python_version()}.",
         "",
         header,
         "|" + "---|" * (3 + len(BASELINES)),

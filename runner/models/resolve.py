@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from runner.models.catalog import ModelSpec, get_model
 from runner.encoders import Encoder, open_encoder
+from runner.models.catalog import ModelSpec, get_model
 from study.errors import IntegrityError, ModelUnavailableError
 from study.settings import cache_dir
 from study.tasks.sources import sha256_file

@@ -53,7 +53,7 @@ def test_hub_only_model_fails_clearly_offline(empty_hf_cache, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     resolved = resolve_model("qwen3-4b-base")
     assert resolved.source == "hub" and resolved.path is None
-    with pytest.raises(ModelUnavailableError, match="Qwen/Qwen3-4B-Base.*HF_HUB_OFFLINE"):
+    with pytest.raises(ModelUnavailableError, match=r"Qwen/Qwen3-4B-Base.*HF_HUB_OFFLINE"):
         load_encoder(resolved)
 
 
@@ -61,7 +61,7 @@ def test_a_tampered_weight_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
     spec = get_model("minilm-l3")
     bad = dataclasses.replace(spec, pins={**spec.pins, "model.onnx": "0" * 64})
-    with pytest.raises(IntegrityError, match="model.onnx has sha256 b388816f"):
+    with pytest.raises(IntegrityError, match=r"model\.onnx has sha256 b388816f"):
         packaged_folder(bad)
     assert not (tmp_path / "cache" / "models" / "minilm-l3").exists()
 
