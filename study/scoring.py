@@ -141,7 +141,10 @@ def score_part(w2s_correct: np.ndarray, weak_correct: np.ndarray, ceiling_correc
 def score_predictions(seed_probs: Sequence[np.ndarray], labels: Sequence[int],
                       subsets: Sequence[str | None], public: np.ndarray,
                       weak_probs: np.ndarray, ceiling_probs: np.ndarray) -> dict[str, PartScore]:
-    """Public, private and overall scores of an attempt's per-seed test predictions."""
+    """Public, private and overall scores of an attempt's per-seed test predictions.
+
+    A part with no items (a public fraction of 0 or 1) is left out rather than scored as NaN.
+    """
     y = np.asarray(labels)
     w2s = np.stack([correct(p, y) for p in seed_probs])
     weak = np.stack([correct(p, y) for p in weak_probs])
@@ -149,6 +152,8 @@ def score_predictions(seed_probs: Sequence[np.ndarray], labels: Sequence[int],
     out = {}
     for part, cols in (("public", public), ("private", ~public),
                        ("all", np.ones_like(public, dtype=bool))):
+        if not cols.any():
+            continue
         part_subsets = [s for s, keep in zip(subsets, cols, strict=True) if keep]
         out[part] = score_part(w2s[:, cols], weak[:, cols], ceiling[:, cols], part_subsets)
     return out

@@ -80,7 +80,9 @@ def test_pgr_se_over_seeds():
     weak = np.array([np.where(np.arange(100) < 60, labels, 1 - labels)], dtype=float)  # 0.6
     ceiling = np.array([labels], dtype=float)  # 1.0
     seeds = [np.where(np.arange(100) < k, labels, 1 - labels).astype(float) for k in (70, 80)]
-    part = score_predictions(seeds, labels, [None] * 100, np.ones(100, bool), weak, ceiling)["all"]
+    scores = score_predictions(seeds, labels, [None] * 100, np.ones(100, bool), weak, ceiling)
+    assert set(scores) == {"public", "all"}  # an empty private half is left out
+    part = scores["all"]
     assert part.pgr_per_seed == pytest.approx([0.25, 0.5])
     assert part.pgr == pytest.approx(0.375)
     assert part.pgr_se == pytest.approx(np.std([0.25, 0.5], ddof=1) / np.sqrt(2))

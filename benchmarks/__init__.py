@@ -1,0 +1,1 @@
+"""Speed figures, measured on the machine at hand and written to BENCHMARKS.md."""
