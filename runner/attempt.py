@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -41,6 +42,7 @@ class SeedOutcome(BaseModel):
     peak_mb: float
     sandboxed: bool
     accuracy: float | None = None
+    probs: list[float] | None = None  # the validated test predictions, kept for re-scoring
 
 
 class AttemptResult(BaseModel):
@@ -89,7 +91,8 @@ def _outcome(run: MethodRun) -> SeedOutcome:
 
 def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: ModelPair | None = None,
                 budget: Budget | None = None, sandbox: bool = True, public_fraction: float = 0.5,
-                on_seed: Callable[[SeedOutcome], None] | None = None) -> AttemptResult:
+                on_seed: Callable[[SeedOutcome], None] | None = None,
+                cancel: threading.Event | None = None) -> AttemptResult:
     """Run and score; a method's failure comes back as a failed result, never as an exception."""
     task = prepare_task(task) if isinstance(task, str) else task
     pair = pair or resolve_pair("default")
@@ -104,12 +107,13 @@ def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: Model
         for seed in seeds:
             run = run_method_process(work / "method" / "method.py", bundle, work / f"seed-{seed}",
                                      seed=seed, budget=budget, models_dirs=model_dirs(pair),
-                                     sandbox=sandbox)
+                                     sandbox=sandbox, cancel=cancel)
             outcome = _outcome(run)
             if run.status == "ok":
                 try:
                     p = validate_predictions(run.raw, len(labels))
                     outcome.accuracy = float(((p >= 0.5) == labels).mean())
+                    outcome.probs = p.tolist()
                     probs.append(p)
                 except PredictionError as exc:
                     outcome.status, outcome.error_kind, outcome.error = (

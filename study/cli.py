@@ -143,6 +143,96 @@ def run(method: Annotated[Path, typer.Argument(help="A method file, or a folder 
     console.print(_score_table(result))
 
 
+# ------------------------------------------------------------------------------ the platform
+DataDirOpt = Annotated[Path, typer.Option("--data-dir", envvar="ARENA_DATA_DIR",
+                                          help="Where the study's DuckDB file lives.")]
+study_app = typer.Typer(help="Create a study from a protocol.")
+app.add_typer(study_app, name="study")
+
+
+def _save_token(path: Path, token: str) -> None:
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+
+
+@study_app.command("create")
+def study_create(protocol: Path, data_dir: DataDirOpt = Path("arena-data")) -> None:
+    """Freeze PROTOCOL.toml into a new study; prints the admin token (also saved, mode 600)."""
+    from study.protocol import load_protocol
+    from study.server import create_study
+
+    try:
+        spec = load_protocol(protocol)
+        issued = create_study(data_dir, spec)
+    except ArenaError as exc:
+        _fail(exc)
+    _save_token(data_dir / "admin.token", issued.token)
+    console.print(f"study '{spec.name}' created in {data_dir} (protocol {spec.hash()[:12]}); "
+                  f"admin token saved to {data_dir / 'admin.token'}:")
+    print(issued.token)
+
+
+@app.command()
+def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
+          port: int = 8765, slots: Annotated[int, typer.Option(help="Worker slots.")] = 1
+          ) -> None:
+    """Run the study server and its runner on an existing study."""
+    import uvicorn
+
+    from study.api import ServerSettings, create_app
+
+    app_ = create_app(ServerSettings(data_dir=data_dir, slots=slots))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = Path("arena-data"),
+       host: str = "127.0.0.1", port: int = 8765,
+       slots: Annotated[int, typer.Option(help="Worker slots.")] = 1) -> None:
+    """Start the platform on the embedded default study: create it the first time, add a
+    researcher, print the URL and a participant token, then serve until interrupted."""
+    from study.protocol import load_protocol
+    from study.records import ParticipantKind, ParticipantSpec
+    from study.server import create_study, db_path
+    from study.service import ArenaService
+    from study.store import Database, Store
+
+    try:
+        if not db_path(data_dir).exists():
+            issued = create_study(data_dir, load_protocol(protocol))
+            _save_token(data_dir / "admin.token", issued.token)
+        token_file = data_dir / "participant.token"
+        if not token_file.exists():
+            db = Database(db_path(data_dir))
+            try:
+                store = Store(db)
+                spec = load_protocol(protocol)
+                researcher = ArenaService(store, spec).add_participant(
+                    ParticipantSpec(display_name="researcher", arm=spec.arm_names[0],
+                                    kind=ParticipantKind.HUMAN), actor=None)
+            finally:
+                db.close()
+            _save_token(token_file, researcher.token)
+    except ArenaError as exc:
+        _fail(exc)
+    url = f"http://{host}:{port}"
+    console.print(f"[bold]w2s-arena[/bold] serving {url}  (API docs: {url}/docs)\n"
+                  f"participant token ({token_file}):\n  {token_file.read_text().strip()}\n"
+                  f"admin token: {data_dir / 'admin.token'}\n"
+                  f"try: ARENA_URL={url} ARENA_TOKEN=$(cat {token_file}) "
+                  f".venv/bin/arena submit baselines/logconf.py --wait")
+    serve(data_dir=data_dir, host=host, port=port, slots=slots)
+
+
+def _register_participant_commands() -> None:
+    from participants.cli import register
+
+    register(app)
+
+
+_register_participant_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m study.cli`
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(app())

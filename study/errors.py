@@ -39,6 +39,34 @@ class IntegrityError(ArenaError):
     code = "integrity"
 
 
+class AuthError(ArenaError):
+    """No valid token: missing, unknown, expired or revoked."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(ArenaError):
+    code = "forbidden"
+
+
+class ConflictError(ArenaError):
+    code = "conflict"
+
+
+class PayloadTooLargeError(ArenaError):
+    code = "payload_too_large"
+
+
+class QuotaError(ArenaError):
+    """Over a budget; `retry_after` says in how many seconds the quota returns (if known)."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PredictionError(InvalidError):
     """A method returned something that is not one probability per test item."""
 

@@ -24,7 +24,7 @@ import numpy as np
 from runner.method.context import Budget
 from runner.method.sandbox import RUNNER_DIR, Mounts, bwrap_path, sandbox_argv
 
-Status = Literal["ok", "error", "timeout", "killed"]
+Status = Literal["ok", "error", "timeout", "killed", "cancelled"]
 TAIL_BYTES = 64 * 1024
 GRACE_S = 2.0
 ENV_ALLOW = ("LANG", "LC_ALL", "TZ")
@@ -114,7 +114,8 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _wait(proc: subprocess.Popen, deadline: float) -> tuple[int, object, bool, float]:
+def _wait(proc: subprocess.Popen, deadline: float,
+          cancel: threading.Event | None) -> tuple[int, object, bool, float]:
     """Poll until exit: wait4 for CPU time, /proc for peak memory, the deadline for the kill.
 
     wait4's ru_maxrss is useless here: exec() folds the spawning parent's RSS into it. So peak
@@ -130,7 +131,7 @@ def _wait(proc: subprocess.Popen, deadline: float) -> tuple[int, object, bool, f
             return proc.returncode, usage, killed_at is not None, peak
         peak = max(peak, sum(_rss_mb(p) for p in _tree(proc.pid)[1:] or [proc.pid]))
         now = time.monotonic()
-        if killed_at is None and now > deadline:
+        if killed_at is None and (now > deadline or (cancel is not None and cancel.is_set())):
             killed_at = now
             _signal_group(proc.pid, signal.SIGTERM)
         elif killed_at is not None and now > killed_at + GRACE_S:
@@ -145,7 +146,8 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 def run_method_process(method: Path, bundle: Path, run_dir: Path, *, seed: int, budget: Budget,
                        models_dirs: tuple[Path, ...] = (), sandbox: bool = True,
-                       cpus: int = 2, device: str = "cpu") -> MethodRun:
+                       cpus: int = 2, device: str = "cpu",
+                       cancel: threading.Event | None = None) -> MethodRun:
     """Run `method` once; never raises for anything the method does."""
     out = run_dir / "out"
     scratch = run_dir / "scratch"
@@ -168,7 +170,7 @@ def run_method_process(method: Path, bundle: Path, run_dir: Path, *, seed: int, 
                             start_new_session=True)
     drain = _Drain(proc.stdout)
     drain.start()
-    code, usage, timed_out, peak_mb = _wait(proc, started + budget.seconds)
+    code, usage, stopped, peak_mb = _wait(proc, started + budget.seconds, cancel)
     drain.join(timeout=5)
     result = MethodRun(status="ok", seed=seed, exit_code=code, sandboxed=use_bwrap,
                        wall_s=time.monotonic() - started,
@@ -176,7 +178,11 @@ def run_method_process(method: Path, bundle: Path, run_dir: Path, *, seed: int, 
                        peak_mb=peak_mb,
                        log_tail=drain.tail(), output_bytes=drain.total,
                        metrics=_read_metrics(out / "metrics.jsonl"))
-    return _classify(result, out, timed_out=timed_out, budget=budget)
+    if stopped and cancel is not None and cancel.is_set():
+        result.status, result.error_kind = "cancelled", "cancelled"
+        result.error = "the attempt was cancelled while this seed ran"
+        return result
+    return _classify(result, out, timed_out=stopped, budget=budget)
 
 
 def _read_metrics(path: Path, limit: int = 10000) -> list[dict]:
@@ -209,6 +215,12 @@ def _classify(result: MethodRun, out: Path, *, timed_out: bool, budget: Budget) 
         result.error, result.traceback = str(err.get("message")), err.get("traceback")
         return result
     probs = out / "probs.npy"
+    if result.exit_code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        # SIGKILL that our deadline did not send came from outside (an operator, the OOM
+        # killer, a dying host): an infrastructure fault, not the method's.
+        result.status, result.error_kind = "killed", "infrastructure"
+        result.error = "the method process was killed from outside the runner (SIGKILL)"
+        return result
     if result.exit_code != 0 or not probs.exists():
         result.status, result.error_kind = "killed", _death_cause(result.exit_code, budget)
         result.error = (f"the method process died without a result (exit code "
@@ -225,8 +237,6 @@ def _classify(result: MethodRun, out: Path, *, timed_out: bool, budget: Budget) 
 def _death_cause(code: int | None, budget: Budget) -> str:
     if code is None:
         return "unknown"
-    if code in (-signal.SIGKILL, 137):
-        return f"killed (out of memory? budget {budget.memory_mb} MB)"
     if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         return "CPU-time limit exceeded"
     if code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):

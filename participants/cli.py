@@ -1,0 +1,142 @@
+"""Participant and admin commands of `arena`, each one a thin call of the SDK over HTTP."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from participants.sdk import ArenaAPIError, ArenaClient
+
+console = Console()
+UrlOpt = Annotated[str | None, typer.Option("--url", envvar="ARENA_URL",
+                                            help="Study server (default http://127.0.0.1:8765).")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ARENA_TOKEN",
+                                              help="Your bearer token.")]
+
+
+def client(url: str | None, token: str | None) -> ArenaClient:
+    return ArenaClient(url, token)
+
+
+def fail(exc: ArenaAPIError) -> None:
+    console.print(f"[red]{exc.status} {exc.code}[/red]: {exc.message}")
+    if exc.retry_after:
+        console.print(f"retry after {exc.retry_after:.0f} s")
+    raise typer.Exit(1)
+
+
+def _score(view) -> str:
+    if view.public is None or view.public.pgr is None:
+        return "—"
+    se = f" ± {view.public.pgr_se}" if view.public.pgr_se is not None else ""
+    return f"{view.public.pgr}{se}"
+
+
+def show_attempt(view) -> None:
+    console.print(f"[bold]{view.id}[/bold] {view.task}: [cyan]{view.status.value}[/cyan]"
+                  + (f" (queue position {view.queue_position})" if view.queue_position else "")
+                  + (f"  public PGR {_score(view)}" if view.public else ""))
+    if view.error:
+        console.print(f"[red]{view.error}[/red]")
+        if view.traceback:
+            console.print(view.traceback[-2000:], markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    participant = typer.Typer(help="Admin: add participants and manage their tokens.")
+    app.add_typer(participant, name="participant")
+
+    @participant.command("add")
+    def add(name: str, arm: Annotated[str | None, typer.Option(help="Arm, e.g. human or ai.")]
+            = None, kind: Annotated[str, typer.Option(help="human or agent.")] = "human",
+            role: Annotated[str, typer.Option(help="participant, analyst or admin.")]
+            = "participant",
+            hours: Annotated[float | None, typer.Option(help="Token lifetime.")] = None,
+            url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Add a participant (admin token needed) and print its token, shown once."""
+        try:
+            issued = client(url, token).add_participant(name, arm=arm, kind=kind, role=role,
+                                                        token_hours=hours)
+        except ArenaAPIError as exc:
+            fail(exc)
+        console.print(f"participant {issued.participant.id} ({issued.participant.role.value}, "
+                      f"arm {issued.participant.arm}); token:")
+        print(issued.token)
+
+    @participant.command("revoke")
+    def revoke(token_id: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Revoke a token by its id (admin)."""
+        try:
+            client(url, token).revoke_token(token_id)
+        except ArenaAPIError as exc:
+            fail(exc)
+        console.print(f"revoked {token_id}")
+
+    @app.command()
+    def submit(method: Path, task: Annotated[str, typer.Option(help="Task name.")]
+               = "rt_sentiment", wait: Annotated[bool, typer.Option(
+                   help="Wait until it is scored or fails.")] = False,
+               note: Annotated[str | None, typer.Option(help="A note to your future self.")]
+               = None, url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Submit a method file; the server runs and scores it."""
+        api = client(url, token)
+        try:
+            view = api.submit(method, task, note=note)
+            show_attempt(view)
+            if wait:
+                with console.status("waiting") as status:
+                    view = api.wait(view.id, on_update=lambda v: status.update(
+                        f"{v.id}: {v.status.value}"
+                        + (f", queue position {v.queue_position}" if v.queue_position else "")))
+                show_attempt(view)
+        except ArenaAPIError as exc:
+            fail(exc)
+        if wait and view.status.value != "scored":
+            raise typer.Exit(1)
+
+    @app.command()
+    def status(attempt_id: Annotated[str | None, typer.Argument()] = None,
+               url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Your attempts (or one of them) and your remaining quota."""
+        api = client(url, token)
+        try:
+            if attempt_id:
+                show_attempt(api.attempt(attempt_id))
+                return
+            table = Table("id", "task", "status", "public PGR", "submitted")
+            for v in api.attempts():
+                table.add_row(v.id, v.task, v.status.value, _score(v),
+                              f"{v.submitted_at:%m-%d %H:%M}")
+            console.print(table)
+            quota = api.quota()
+        except ArenaAPIError as exc:
+            fail(exc)
+        if quota:
+            console.print(f"quota: {quota.attempts_left}/{quota.attempts_per_day} attempts, "
+                          f"{quota.compute_seconds_left:.0f} CPU-s left today; "
+                          f"{quota.active_attempts} active of {quota.concurrent_attempts}")
+
+    @app.command()
+    def leaderboard(task: Annotated[str | None, typer.Option(help="Task name.")] = None,
+                    url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Best public PGR per participant."""
+        try:
+            rows = client(url, token).leaderboard(task)
+        except ArenaAPIError as exc:
+            fail(exc)
+        table = Table("#", "participant", "arm", "kind", "best public PGR", "attempts")
+        for r in rows:
+            table.add_row(str(r.rank), r.display_name, r.arm or "", r.kind, str(r.best_pgr),
+                          str(r.attempts))
+        console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app = typer.Typer()
+    register(app)
+    sys.exit(app())

@@ -1,0 +1,207 @@
+"""The one client every participant uses: the CLI, the Streamlit workspace, the MCP server and
+the agents all reach the study server through this class, over HTTP, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from study.records import (
+    TERMINAL,
+    AttemptStatus,
+    AttemptView,
+    ClockView,
+    ForumPostSpec,
+    ForumPostView,
+    IssuedToken,
+    LeaderboardRow,
+    MeView,
+    ParticipantKind,
+    ParticipantRecord,
+    ParticipantSpec,
+    QuotaView,
+    Role,
+    StudyView,
+    SubmitSpec,
+    TaskView,
+)
+
+T = TypeVar("T")
+DEFAULT_URL = "http://127.0.0.1:8765"
+
+
+class ArenaAPIError(Exception):
+    """The server's `{code, message}` with its HTTP status (and Retry-After for 429)."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+class ArenaClient:
+    def __init__(self, url: str | None = None, token: str | None = None, *,
+                 timeout: float = 30.0, retries: int = 3,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = (url or os.environ.get("ARENA_URL") or DEFAULT_URL).rstrip("/")
+        self.token = token if token is not None else os.environ.get("ARENA_TOKEN")
+        self.retries = retries
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ArenaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------- plumbing
+    def _request(self, method: str, path: str, *, json: Any = None,
+                 params: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
+        """Retries transport failures; safe because every write here is idempotent (submit
+        carries an idempotency key, the others are state changes that report conflicts)."""
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, json=json, params=params,
+                                              headers=headers)
+                break
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+                time.sleep(min(2.0, 0.2 * 2**attempt))
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                code, message = body.get("code", "error"), body.get("message", response.text)
+            except ValueError:
+                code, message = "error", response.text[:500]
+            retry = response.headers.get("Retry-After")
+            raise ArenaAPIError(response.status_code, code, message,
+                                float(retry) if retry else None)
+        return response
+
+    def _get(self, path: str, model: type[T] | Any, **params: Any) -> T:
+        data = self._request("GET", path, params=params).json()
+        return TypeAdapter(model).validate_python(data)
+
+    def _post(self, path: str, model: type[T] | Any, body: BaseModel | None = None,
+              headers: dict[str, str] | None = None, **params: Any) -> T:
+        payload = body.model_dump(mode="json") if body is not None else None
+        data = self._request("POST", path, json=payload, params=params, headers=headers).json()
+        return TypeAdapter(model).validate_python(data)
+
+    # ------------------------------------------------------------------------------ reading
+    def health(self) -> bool:
+        return self._request("GET", "/v1/health").json().get("status") == "ok"
+
+    def study(self) -> StudyView:
+        return self._get("/v1/study", StudyView)
+
+    def me(self) -> MeView:
+        return self._get("/v1/me", MeView)
+
+    def quota(self) -> QuotaView | None:
+        return self._get("/v1/quota", QuotaView | None)
+
+    def tasks(self) -> list[TaskView]:
+        return self._get("/v1/tasks", list[TaskView])
+
+    def brief(self) -> str:
+        return self._request("GET", "/v1/docs/brief").json()["markdown"]
+
+    def baselines(self) -> dict[str, str]:
+        return {b["name"]: b["source"] for b in self._request("GET", "/v1/baselines").json()}
+
+    # ------------------------------------------------------------------------------ attempts
+    def submit(self, source: str | Path, task: str, *, note: str | None = None,
+               idempotency_key: str | None = None) -> AttemptView:
+        """Submit a method (source text or a path). One key per call, reused on retries, so a
+        retried submit never makes two attempts."""
+        if isinstance(source, Path):
+            source = source.read_text(encoding="utf-8")
+        key = idempotency_key or uuid.uuid4().hex
+        spec = SubmitSpec(task=task, source=source, note=note, idempotency_key=key)
+        return self._post("/v1/attempts", AttemptView, spec)
+
+    def attempt(self, attempt_id: str) -> AttemptView:
+        return self._get(f"/v1/attempts/{attempt_id}", AttemptView)
+
+    def attempts(self, *, task: str | None = None, everyone: bool = False,
+                 limit: int = 200) -> list[AttemptView]:
+        return self._get("/v1/attempts", list[AttemptView], task=task,
+                         everyone=everyone or None, limit=limit)
+
+    def cancel(self, attempt_id: str) -> AttemptView:
+        return self._post(f"/v1/attempts/{attempt_id}/cancel", AttemptView)
+
+    def wait(self, attempt_id: str, *, timeout: float = 3600.0, poll: float = 1.0,
+             on_update=None) -> AttemptView:
+        """Poll until the attempt is scored, failed, timed out or cancelled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.attempt(attempt_id)
+            if on_update:
+                on_update(view)
+            if view.status in TERMINAL:
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"attempt {attempt_id} still {view.status.value}")
+            time.sleep(poll)
+
+    def leaderboard(self, task: str | None = None) -> list[LeaderboardRow]:
+        return self._get("/v1/leaderboard", list[LeaderboardRow], task=task)
+
+    # --------------------------------------------------------------------------- forum, clock
+    def forum(self, query: str | None = None) -> list[ForumPostView]:
+        return self._get("/v1/forum", list[ForumPostView], q=query)
+
+    def post(self, kind: str, title: str, body: str, *,
+             attempt_id: str | None = None) -> ForumPostView:
+        spec = ForumPostSpec(kind=kind, title=title, body=body, attempt_id=attempt_id)
+        return self._post("/v1/forum", ForumPostView, spec)
+
+    def clock(self) -> ClockView:
+        return self._get("/v1/clock", ClockView)
+
+    def clock_in(self) -> ClockView:
+        return self._post("/v1/clock/in", ClockView)
+
+    def clock_out(self) -> ClockView:
+        return self._post("/v1/clock/out", ClockView)
+
+    # ------------------------------------------------------------------------- admin, analyst
+    def add_participant(self, name: str, *, arm: str | None = None,
+                        kind: ParticipantKind | str = ParticipantKind.HUMAN,
+                        role: Role | str = Role.PARTICIPANT,
+                        token_hours: float | None = None) -> IssuedToken:
+        spec = ParticipantSpec(display_name=name, arm=arm, kind=ParticipantKind(kind),
+                               role=Role(role), token_hours=token_hours)
+        return self._post("/v1/admin/participants", IssuedToken, spec)
+
+    def participants(self) -> list[ParticipantRecord]:
+        return self._get("/v1/admin/participants", list[ParticipantRecord])
+
+    def issue_token(self, participant_id: str, *, hours: float | None = None) -> IssuedToken:
+        return self._post(f"/v1/admin/participants/{participant_id}/tokens", IssuedToken,
+                          hours=hours)
+
+    def revoke_token(self, token_id: str) -> None:
+        self._request("POST", f"/v1/admin/tokens/{token_id}/revoke")
+
+    def export(self, table: str) -> bytes:
+        return self._request("GET", f"/v1/export/{table}.parquet").content
+
+
+__all__ = ["TERMINAL", "ArenaAPIError", "ArenaClient", "AttemptStatus"]

@@ -1,0 +1,115 @@
+"""The study protocol: a TOML file frozen at creation; its hash is recorded with the study."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from study.errors import InvalidError
+from study.tasks.records import canonical_json
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskSet(_Strict):
+    hill_climb: list[str] = Field(min_length=1)
+    held_out: list[str] = []
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.hill_climb, *self.held_out]
+
+
+class Window(_Strict):
+    start: dt.datetime | None = None
+    duration_hours: float = Field(168.0, gt=0)
+
+
+class Arm(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
+
+
+class BudgetSpec(_Strict):
+    attempts_per_day: int = Field(40, ge=1)
+    compute_seconds_per_day: float = Field(7200.0, gt=0)
+    concurrent_attempts: int = Field(2, ge=1)
+
+
+class Budgets(_Strict):
+    default: BudgetSpec = BudgetSpec()
+    arms: dict[str, BudgetSpec] = {}
+
+
+class Feedback(_Strict):
+    public_fraction: float = Field(0.5, gt=0, lt=1)
+    round_to: int = Field(2, ge=0, le=6)
+
+
+class Visibility(_Strict):
+    cross_arm_visibility: bool = False
+
+
+class Limits(_Strict):
+    max_source_bytes: int = Field(200_000, ge=100, le=5_000_000)
+    attempt_seconds: float = Field(600.0, gt=0)
+    memory_mb: int = Field(4096, ge=256)
+
+
+class ProtocolSpec(_Strict):
+    name: str
+    scorer_version: str = "1"
+    model_pair: str = "default"
+    seeds_per_attempt: int = Field(3, ge=1, le=16)
+    sandbox: bool = True
+    tasks: TaskSet
+    window: Window = Window()
+    arms: list[Arm] = Field(min_length=1)
+    budgets: Budgets = Budgets()
+    feedback: Feedback = Feedback()
+    forum: Visibility = Visibility()
+    leaderboard: Visibility = Visibility(cross_arm_visibility=True)
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _arms_known(self) -> ProtocolSpec:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names repeat: {names}")
+        unknown = set(self.budgets.arms) - set(names)
+        if unknown:
+            raise ValueError(f"budgets name unknown arm(s) {sorted(unknown)}")
+        return self
+
+    def budget_for(self, arm: str) -> BudgetSpec:
+        return self.budgets.arms.get(arm, self.budgets.default)
+
+    @property
+    def arm_names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    def hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+
+
+def parse_protocol(text: str, *, source: str = "protocol") -> ProtocolSpec:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidError(f"{source} is not valid TOML: {exc}") from None
+    try:
+        return ProtocolSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidError(f"{source}: {problems}") from None
+
+
+def load_protocol(path: Path) -> ProtocolSpec:
+    if not path.is_file():
+        raise InvalidError(f"no protocol file at {path}")
+    return parse_protocol(path.read_text(encoding="utf-8"), source=str(path))

@@ -1,0 +1,204 @@
+"""Typed records shared by the store, the service, the API and the SDK.
+
+`*Record` is a stored row as the server sees it; `*View` is what a given caller may see of it;
+`*Spec` is an input. Statuses are str Enums with an explicit table of allowed transitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Role(StrEnum):
+    PARTICIPANT = "participant"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class ParticipantKind(StrEnum):
+    HUMAN = "human"
+    AGENT = "agent"
+    SERVICE = "service"  # admins, analysts and other non-competing principals
+
+
+class AttemptStatus(StrEnum):
+    SUBMITTED = "submitted"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SCORED = "scored"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({AttemptStatus.SCORED, AttemptStatus.FAILED, AttemptStatus.TIMED_OUT,
+                      AttemptStatus.CANCELLED})
+ACTIVE = frozenset({AttemptStatus.SUBMITTED, AttemptStatus.QUEUED, AttemptStatus.RUNNING})
+
+TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
+    AttemptStatus.SUBMITTED: frozenset({AttemptStatus.QUEUED, AttemptStatus.CANCELLED}),
+    # RUNNING → QUEUED is the one retry after an infrastructure fault (a killed server/worker).
+    AttemptStatus.QUEUED: frozenset({AttemptStatus.RUNNING, AttemptStatus.CANCELLED}),
+    AttemptStatus.RUNNING: frozenset({AttemptStatus.SCORED, AttemptStatus.FAILED,
+                                      AttemptStatus.TIMED_OUT, AttemptStatus.CANCELLED,
+                                      AttemptStatus.QUEUED}),
+    AttemptStatus.SCORED: frozenset(),
+    AttemptStatus.FAILED: frozenset(),
+    AttemptStatus.TIMED_OUT: frozenset(),
+    AttemptStatus.CANCELLED: frozenset(),
+}
+
+
+def can_move(old: AttemptStatus, new: AttemptStatus) -> bool:
+    return new in TRANSITIONS[old]
+
+
+class ParticipantRecord(BaseModel):
+    id: str
+    display_name: str
+    role: Role
+    arm: str | None
+    kind: ParticipantKind
+    created_at: dt.datetime
+
+
+class ParticipantSpec(BaseModel):
+    display_name: str = Field(min_length=1, max_length=80)
+    role: Role = Role.PARTICIPANT
+    arm: str | None = None
+    kind: ParticipantKind = ParticipantKind.HUMAN
+    token_hours: float | None = Field(None, gt=0, description="token lifetime; none: no expiry")
+
+
+class IssuedToken(BaseModel):
+    token_id: str
+    token: str  # shown once; only its sha256 is stored
+    participant: ParticipantRecord
+    expires_at: dt.datetime | None
+
+
+class SubmitSpec(BaseModel):
+    task: str = Field(min_length=1, max_length=100)
+    source: str = Field(description="the method's Python source, UTF-8")
+    idempotency_key: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+class ScoreView(BaseModel):
+    """What a participant is shown of a score: the public half, rounded per protocol."""
+
+    pgr: float | None
+    pgr_se: float | None
+    accuracy: float | None
+    n: int
+    subsets: dict[str, dict[str, Any]] = {}
+
+
+class AttemptView(BaseModel):
+    id: str
+    participant_id: str
+    task: str
+    status: AttemptStatus
+    code_sha256: str
+    note: str | None = None
+    submitted_at: dt.datetime
+    queued_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    queue_position: int | None = None
+    seeds: list[int] = []
+    public: ScoreView | None = None
+    private: ScoreView | None = None  # analysts and admins only; after the window, everyone
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_mb: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    traceback: str | None = None
+    log_tail: str | None = None
+    tries: int = 0
+    source: str | None = None  # only the author's own, or an analyst's
+
+
+class QuotaView(BaseModel):
+    attempts_per_day: int
+    attempts_used: int
+    attempts_left: int
+    compute_seconds_per_day: float
+    compute_seconds_used: float
+    compute_seconds_left: float
+    concurrent_attempts: int
+    active_attempts: int
+    next_attempt_at: dt.datetime | None = Field(
+        None, description="when an attempt returns to the daily quota, if it is used up")
+
+
+class MeView(BaseModel):
+    participant: ParticipantRecord
+    quota: QuotaView | None
+    clocked_in_since: dt.datetime | None
+    active_seconds: float
+
+
+class TaskView(BaseModel):
+    name: str
+    kind: str
+    role: str
+    description: str
+    label_names: list[str]
+    sizes: dict[str, int]
+    weak: float | None = None
+    ceiling: float | None = None
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    participant_id: str
+    display_name: str
+    arm: str | None
+    kind: str
+    best_pgr: float | None
+    best_attempt_id: str
+    attempts: int
+    best_at: dt.datetime
+
+
+class ForumPostSpec(BaseModel):
+    kind: str = Field(pattern=r"^(result|hypothesis|insight|error)$")
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(max_length=20000)
+    attempt_id: str | None = None
+
+
+class ForumPostView(BaseModel):
+    id: str
+    participant_id: str
+    display_name: str
+    arm: str | None
+    kind: str
+    title: str
+    body: str
+    attempt_id: str | None
+    attempt_public_pgr: float | None  # the server's score, never typed by hand
+    created_at: dt.datetime
+
+
+class ClockView(BaseModel):
+    clocked_in_since: dt.datetime | None
+    active_seconds: float
+
+
+class StudyView(BaseModel):
+    name: str
+    protocol_hash: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    arms: list[str]
+    tasks: dict[str, list[str]]
+    seeds_per_attempt: int
+    feedback: dict[str, Any]
+    limits: dict[str, Any]

@@ -1,0 +1,501 @@
+"""The submission service: every participant action and every runner outcome goes through here.
+
+Routes call it with an authenticated principal; the scheduler calls it as a JobSource. It decides
+what each role may see, enforces quotas, and writes the store inside transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runner.attempt import AttemptResult
+from runner.scheduler import Job
+from study.errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    PayloadTooLargeError,
+    QuotaError,
+)
+from study.protocol import ProtocolSpec
+from study.records import (
+    AttemptStatus,
+    AttemptView,
+    ClockView,
+    ForumPostSpec,
+    ForumPostView,
+    IssuedToken,
+    LeaderboardRow,
+    MeView,
+    ParticipantKind,
+    ParticipantRecord,
+    ParticipantSpec,
+    QuotaView,
+    Role,
+    ScoreView,
+    StudyView,
+    SubmitSpec,
+)
+from study.store import Store, utcnow
+from study.store.queries import new_id
+
+DAY = dt.timedelta(days=1)
+MAX_TRIES = 2  # one retry after an infrastructure fault, never more
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+class ArenaService:
+    def __init__(self, store: Store, protocol: ProtocolSpec, *,
+                 clock: Callable[[], dt.datetime] = utcnow,
+                 task_info: Callable[[str], dict[str, Any]] | None = None,
+                 on_submit: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.protocol = protocol
+        self.clock = clock
+        self._task_info = task_info or (lambda name: {"name": name})
+        self.on_submit = on_submit or (lambda: None)
+        study = store.get_study()
+        if study is None:
+            raise NotFoundError("this database holds no study: run `arena study create` first")
+        self.starts_at: dt.datetime = study["starts_at"]
+        self.ends_at: dt.datetime = study["ends_at"]
+        self.protocol_hash: str = study["protocol_hash"]
+
+    # ------------------------------------------------------------------ auth and participants
+    def authenticate(self, token: str | None) -> ParticipantRecord:
+        if not token:
+            raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+        row = self.store.token_owner(hash_token(token))
+        if row is None:
+            raise AuthError("unknown token")
+        if row["revoked_at"] is not None:
+            raise AuthError("this token was revoked; ask the study admin for a new one")
+        if row["expires_at"] is not None and row["expires_at"] <= self.clock():
+            raise AuthError(f"this token expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC")
+        fields = {k: row[k] for k in ("id", "display_name", "role", "arm", "kind", "created_at")}
+        return ParticipantRecord(**fields)
+
+    @staticmethod
+    def require(principal: ParticipantRecord, *roles: Role) -> None:
+        if principal.role not in roles:
+            raise ForbiddenError(f"this needs the role {' or '.join(r.value for r in roles)}; "
+                                 f"you are {principal.role.value}")
+
+    def add_participant(self, spec: ParticipantSpec, *, actor: str | None) -> IssuedToken:
+        if spec.role is Role.PARTICIPANT and spec.arm not in self.protocol.arm_names:
+            raise InvalidError(f"arm must be one of {self.protocol.arm_names}, got {spec.arm!r}")
+        if spec.role is not Role.PARTICIPANT:
+            spec = spec.model_copy(update={"kind": ParticipantKind.SERVICE, "arm": None})
+        record = self.store.add_participant(spec, actor=actor)
+        return self.issue_token(record.id, hours=spec.token_hours, actor=actor)
+
+    def issue_token(self, participant_id: str, *, hours: float | None,
+                    actor: str | None) -> IssuedToken:
+        participant = self.store.get_participant(participant_id)
+        if participant is None:
+            raise NotFoundError(f"no participant {participant_id}")
+        token = "w2s_" + secrets.token_urlsafe(32)
+        expires = None if hours is None else self.clock() + dt.timedelta(hours=hours)
+        token_id = self.store.add_token(participant_id, hash_token(token), expires_at=expires,
+                                        actor=actor)
+        return IssuedToken(token_id=token_id, token=token, participant=participant,
+                           expires_at=expires)
+
+    def revoke_token(self, token_id: str, *, actor: str | None) -> None:
+        if not self.store.revoke_token(token_id, actor=actor):
+            raise NotFoundError(f"no active token {token_id}")
+
+    # ------------------------------------------------------------------------------ study info
+    def study_view(self) -> StudyView:
+        p = self.protocol
+        return StudyView(name=p.name, protocol_hash=self.protocol_hash, starts_at=self.starts_at,
+                         ends_at=self.ends_at, arms=p.arm_names,
+                         tasks={"hill_climb": p.tasks.hill_climb, "held_out": p.tasks.held_out},
+                         seeds_per_attempt=p.seeds_per_attempt,
+                         feedback=p.feedback.model_dump(), limits=p.limits.model_dump())
+
+    def window_closed(self) -> bool:
+        return self.clock() >= self.ends_at
+
+    # ---------------------------------------------------------------------------------- quota
+    def quota(self, principal: ParticipantRecord) -> QuotaView | None:
+        if principal.role is not Role.PARTICIPANT or principal.arm is None:
+            return None
+        budget = self.protocol.budget_for(principal.arm)
+        now = self.clock()
+        usage = self.store.usage(principal.id, now - DAY)
+        used, compute = int(usage["n"]), float(usage["compute"])
+        next_at = None
+        if used >= budget.attempts_per_day and usage["oldest"] is not None:
+            next_at = usage["oldest"] + DAY
+        return QuotaView(
+            attempts_per_day=budget.attempts_per_day, attempts_used=used,
+            attempts_left=max(0, budget.attempts_per_day - used),
+            compute_seconds_per_day=budget.compute_seconds_per_day,
+            compute_seconds_used=round(compute, 2),
+            compute_seconds_left=max(0.0, round(budget.compute_seconds_per_day - compute, 2)),
+            concurrent_attempts=budget.concurrent_attempts,
+            active_attempts=int(usage["active"]), next_attempt_at=next_at)
+
+    def _check_quota(self, principal: ParticipantRecord) -> None:
+        quota = self.quota(principal)
+        assert quota is not None  # only participants submit
+        now = self.clock()
+        if quota.attempts_left <= 0:
+            wait = (quota.next_attempt_at - now).total_seconds() if quota.next_attempt_at else None
+            when = f"; the next returns at {quota.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC" \
+                if quota.next_attempt_at else ""
+            raise QuotaError(f"daily quota used: {quota.attempts_used} of "
+                             f"{quota.attempts_per_day} attempts in the last 24 h{when}",
+                             retry_after=wait)
+        if quota.compute_seconds_left <= 0:
+            raise QuotaError(f"daily compute used: {quota.compute_seconds_used:.0f} of "
+                             f"{quota.compute_seconds_per_day:.0f} CPU-seconds in the last 24 h",
+                             retry_after=3600.0)
+
+    # --------------------------------------------------------------------------------- submit
+    def _validate_source(self, source: str) -> str:
+        limit = self.protocol.limits.max_source_bytes
+        try:
+            data = source.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidError("the method source is not valid UTF-8 text") from None
+        if len(data) > limit:
+            raise PayloadTooLargeError(f"the method source is {len(data)} bytes; this study "
+                                       f"accepts at most {limit}")
+        if not source.strip():
+            raise InvalidError("the method source is empty")
+        try:
+            compile(source, "method.py", "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            raise InvalidError(f"method.py line {exc.lineno}: {exc.msg}") from None
+        except ValueError as exc:  # e.g. NUL bytes
+            raise InvalidError(f"method.py cannot be compiled: {exc}") from None
+        return hashlib.sha256(data).hexdigest()
+
+    def submit(self, principal: ParticipantRecord, spec: SubmitSpec) -> tuple[AttemptView, bool]:
+        """A new attempt (True) or, for a repeated idempotency key, the one made before (False)."""
+        self.require(principal, Role.PARTICIPANT)
+        if spec.task not in self.protocol.tasks.hill_climb:
+            known = self.protocol.tasks.hill_climb
+            if spec.task in self.protocol.tasks.held_out:
+                raise ForbiddenError(f"{spec.task} is held out: methods reach it only when the "
+                                     f"study is finalised; submit to {known}")
+            raise NotFoundError(f"unknown task {spec.task!r}; this study takes {known}")
+        now = self.clock()
+        if now < self.starts_at:
+            raise ConflictError(f"the study starts at {self.starts_at:%Y-%m-%d %H:%M} UTC")
+        if now >= self.ends_at:
+            raise ConflictError(f"the study window closed at {self.ends_at:%Y-%m-%d %H:%M} UTC")
+        code_sha = self._validate_source(spec.source)
+        with self.store.db.transaction() as cur:
+            found = spec.idempotency_key and self.store.find_idempotent(
+                cur, principal.id, spec.idempotency_key)
+            if not found:
+                self._check_quota(principal)
+                attempt_id = new_id("att")
+                seeds = [secrets.randbelow(2**31 - 1) for _ in
+                         range(self.protocol.seeds_per_attempt)]
+                self.store.insert_attempt(cur, {
+                    "id": attempt_id, "participant_id": principal.id, "task": spec.task,
+                    "code_sha256": code_sha, "source": spec.source, "note": spec.note,
+                    "idempotency_key": spec.idempotency_key,
+                    "status": AttemptStatus.QUEUED.value, "seeds": json.dumps(seeds),
+                    "protocol_hash": self.protocol_hash,
+                    "scorer_version": self.protocol.scorer_version,
+                    "submitted_at": now, "queued_at": now})
+                self.store.append_event(cur, "attempt_submitted", actor=principal.id,
+                                        attempt_id=attempt_id, task=spec.task,
+                                        code_sha256=code_sha)
+        if found:
+            return self.get_attempt(principal, found), False
+        self.on_submit()
+        return self.get_attempt(principal, attempt_id), True
+
+    # ------------------------------------------------------------------------- reading attempts
+    def _may_see_private(self, principal: ParticipantRecord) -> bool:
+        return principal.role in (Role.ANALYST, Role.ADMIN) or self.window_closed()
+
+    def _score_view(self, part: dict[str, Any] | None, digits: int | None) -> ScoreView | None:
+        if part is None:
+            return None
+        r = (lambda v: v) if digits is None else (lambda v: _round(v, digits))
+        subsets = {name: {"n": s["n"], "accuracy": r(s["accuracy"]), "pgr": r(s["pgr"])}
+                   for name, s in part.get("subsets", {}).items()}
+        return ScoreView(pgr=r(part["pgr"]), pgr_se=r(part["pgr_se"]), accuracy=r(part["accuracy"]),
+                         n=part["n"], subsets=subsets)
+
+    def _view(self, principal: ParticipantRecord, row: dict[str, Any]) -> AttemptView:
+        own = row["participant_id"] == principal.id
+        staff = principal.role in (Role.ANALYST, Role.ADMIN)
+        scores = json.loads(row["scores_json"]) if row["scores_json"] else {}
+        digits = None if staff else self.protocol.feedback.round_to
+        view = AttemptView(
+            id=row["id"], participant_id=row["participant_id"], task=row["task"],
+            status=AttemptStatus(row["status"]), code_sha256=row["code_sha256"],
+            note=row["note"], submitted_at=row["submitted_at"], queued_at=row["queued_at"],
+            started_at=row["started_at"], finished_at=row["finished_at"],
+            seeds=json.loads(row["seeds"]), tries=row["tries"],
+            public=self._score_view(scores.get("public"), digits),
+            wall_seconds=row["wall_seconds"], cpu_seconds=row["cpu_seconds"],
+            peak_mb=row["peak_mb"], error=row["error"], error_kind=row["error_kind"],
+            traceback=row["traceback"], log_tail=row["log_tail"],
+            source=row["source"] if (own or staff) else None)
+        if self._may_see_private(principal):
+            view.private = self._score_view(scores.get("private"), digits)
+        if view.status is AttemptStatus.QUEUED:
+            view.queue_position = self.store.queue_position(row["id"])
+        return view
+
+    def _own_attempt(self, principal: ParticipantRecord, attempt_id: str) -> dict[str, Any]:
+        row = self.store.get_attempt(attempt_id)
+        staff = principal.role in (Role.ANALYST, Role.ADMIN)
+        # Someone else's attempt reads as missing: its existence is not the caller's business.
+        if row is None or (row["participant_id"] != principal.id and not staff):
+            raise NotFoundError(f"no attempt {attempt_id} of yours")
+        return row
+
+    def get_attempt(self, principal: ParticipantRecord, attempt_id: str) -> AttemptView:
+        return self._view(principal, self._own_attempt(principal, attempt_id))
+
+    def list_attempts(self, principal: ParticipantRecord, *, task: str | None = None,
+                      everyone: bool = False, limit: int = 200) -> list[AttemptView]:
+        if everyone:
+            self.require(principal, Role.ANALYST, Role.ADMIN)
+        rows = self.store.list_attempts(participant_id=None if everyone else principal.id,
+                                        task=task, limit=limit)
+        return [self._view(principal, r) for r in rows]
+
+    def cancel(self, principal: ParticipantRecord, attempt_id: str) -> AttemptView:
+        row = self._own_attempt(principal, attempt_id)
+        old = AttemptStatus(row["status"])
+        if old not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING, AttemptStatus.SUBMITTED):
+            raise ConflictError(f"attempt {attempt_id} is {old.value}; only queued or running "
+                                "attempts can be cancelled")
+        with self.store.db.transaction() as cur:
+            moved = self.store.move(cur, attempt_id, old, AttemptStatus.CANCELLED,
+                                    finished_at=self.clock(), charged=False)
+            if moved:
+                self.store.append_event(cur, "attempt_cancelled", actor=principal.id,
+                                        attempt_id=attempt_id, was=old.value)
+        if not moved:
+            raise ConflictError(f"attempt {attempt_id} changed state meanwhile; look again")
+        return self.get_attempt(principal, attempt_id)
+
+    # ---------------------------------------------------------------------- leaderboard, tasks
+    def leaderboard(self, principal: ParticipantRecord, task: str | None = None
+                    ) -> list[LeaderboardRow]:
+        task = task or self.protocol.tasks.hill_climb[0]
+        rows = self.store.best_public(task)
+        staff = principal.role in (Role.ANALYST, Role.ADMIN)
+        if not staff and not self.protocol.leaderboard.cross_arm_visibility:
+            rows = [r for r in rows if r["arm"] == principal.arm]
+        digits = self.protocol.feedback.round_to
+        return [LeaderboardRow(rank=i, participant_id=r["participant_id"],
+                               display_name=r["display_name"], arm=r["arm"], kind=r["kind"],
+                               best_pgr=r["public_pgr"] if staff else _round(r["public_pgr"],
+                                                                             digits),
+                               best_attempt_id=r["attempt_id"], attempts=int(r["n"]),
+                               best_at=r["finished_at"])
+                for i, r in enumerate(rows, 1)]
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return [self._task_info(name) for name in self.protocol.tasks.all]
+
+    # ----------------------------------------------------------------------------- forum, clock
+    def forum(self, principal: ParticipantRecord, query: str | None = None
+              ) -> list[ForumPostView]:
+        staff = principal.role in (Role.ANALYST, Role.ADMIN)
+        arm = None if staff or self.protocol.forum.cross_arm_visibility else principal.arm
+        digits = None if staff else self.protocol.feedback.round_to
+        return [ForumPostView(**{**r, "attempt_public_pgr": r["attempt_public_pgr"] if
+                                 digits is None else _round(r["attempt_public_pgr"], digits)})
+                for r in self.store.list_posts(arm=arm, query=query)]
+
+    def post(self, principal: ParticipantRecord, spec: ForumPostSpec) -> ForumPostView:
+        self.require(principal, Role.PARTICIPANT)
+        if spec.attempt_id:
+            self._own_attempt(principal, spec.attempt_id)
+        post_id = new_id("post")
+        with self.store.db.transaction() as cur:
+            cur.execute("INSERT INTO forum_posts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [post_id, principal.id, principal.arm, spec.kind, spec.title, spec.body,
+                         spec.attempt_id, self.clock()])
+            self.store.append_event(cur, "forum_post", actor=principal.id,
+                                    attempt_id=spec.attempt_id, post=post_id, kind=spec.kind)
+        return next(p for p in self.forum(principal) if p.id == post_id)
+
+    def clock_view(self, principal: ParticipantRecord) -> ClockView:
+        session = self.store.open_session(principal.id)
+        return ClockView(clocked_in_since=session["started_at"] if session else None,
+                         active_seconds=self.store.active_seconds(principal.id, self.clock()))
+
+    def clock_in(self, principal: ParticipantRecord) -> ClockView:
+        with self.store.db.transaction() as cur:
+            if cur.execute("SELECT 1 FROM sessions WHERE participant_id = ? AND ended_at IS "
+                           "NULL", [principal.id]).fetchone():
+                raise ConflictError("already clocked in")
+            cur.execute("INSERT INTO sessions VALUES (?, ?, ?, NULL)",
+                        [new_id("s"), principal.id, self.clock()])
+            self.store.append_event(cur, "clock_in", actor=principal.id)
+        return self.clock_view(principal)
+
+    def clock_out(self, principal: ParticipantRecord) -> ClockView:
+        with self.store.db.transaction() as cur:
+            hit = cur.execute("UPDATE sessions SET ended_at = ? WHERE participant_id = ? AND "
+                              "ended_at IS NULL RETURNING id",
+                              [self.clock(), principal.id]).fetchall()
+            if not hit:
+                raise ConflictError("not clocked in")
+            self.store.append_event(cur, "clock_out", actor=principal.id)
+        return self.clock_view(principal)
+
+    def me(self, principal: ParticipantRecord) -> MeView:
+        clock = self.clock_view(principal)
+        return MeView(participant=principal, quota=self.quota(principal),
+                      clocked_in_since=clock.clocked_in_since,
+                      active_seconds=clock.active_seconds)
+
+    # --------------------------------------------------------------------------------- export
+    def export_parquet(self, principal: ParticipantRecord, table: str) -> bytes:
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        queries = {
+            "attempts": "SELECT a.*, p.display_name, p.arm, p.kind AS participant_kind "
+                        "FROM attempts a JOIN participants p ON p.id = a.participant_id",
+            "events": "SELECT * FROM events ORDER BY id",
+            "seed_results": "SELECT * EXCLUDE (probs) FROM seed_results",
+            "participants": "SELECT * FROM participants",
+            "sessions": "SELECT * FROM sessions",
+            "forum_posts": "SELECT * FROM forum_posts",
+        }
+        if table not in queries:
+            raise NotFoundError(f"no export {table!r}; choose from {sorted(queries)}")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{table}.parquet"
+            self.store.db.rows(f"COPY ({queries[table]}) TO '{path}' (FORMAT PARQUET)")
+            return path.read_bytes()
+
+    # ------------------------------------------------------------------- the runner's JobSource
+    def caps(self) -> dict[str, int]:
+        return {p.id: self.protocol.budget_for(p.arm).concurrent_attempts
+                for p in self.store.list_participants() if p.arm}
+
+    def claim(self) -> Job | None:
+        with self.store.db.transaction() as cur:
+            pick = self.store.next_queued(cur, caps=self.caps(), since=self.clock() - DAY)
+            if pick is None:
+                return None
+            now = self.clock()
+            row = cur.execute("SELECT tries FROM attempts WHERE id = ?", [pick["id"]]).fetchone()
+            self.store.move(cur, pick["id"], AttemptStatus.QUEUED, AttemptStatus.RUNNING,
+                            started_at=now, heartbeat_at=now, tries=row[0] + 1)
+            self.store.append_event(cur, "attempt_started", attempt_id=pick["id"],
+                                    tries=row[0] + 1)
+            full = cur.execute("SELECT task, seeds, source, participant_id FROM attempts "
+                               "WHERE id = ?", [pick["id"]]).fetchone()
+        return Job(attempt_id=pick["id"], participant_id=full[3], task=full[0],
+                   seeds=json.loads(full[1]), source=full[2])
+
+    def heartbeat(self, attempt_id: str) -> bool:
+        with self.store.db.transaction() as cur:
+            hit = cur.execute("UPDATE attempts SET heartbeat_at = ? WHERE id = ? AND status = "
+                              "'running' RETURNING id", [self.clock(), attempt_id]).fetchall()
+        return bool(hit)
+
+    def finish(self, job: Job, result: AttemptResult | None, infra_error: str | None) -> None:
+        """Record an outcome. Infrastructure faults requeue once, then fail without charge."""
+        attempt_id = job.attempt_id
+        if infra_error is None and result is not None and any(
+                o.error_kind == "infrastructure" for o in result.outcomes):
+            infra_error = next(o.error for o in result.outcomes
+                               if o.error_kind == "infrastructure")
+        with self.store.db.transaction() as cur:
+            if infra_error is not None:
+                self._infra_fault(cur, attempt_id, infra_error)
+                return
+            if any(o.status == "cancelled" for o in result.outcomes):
+                return  # cancel() already moved it; the partial run is dropped
+            self._record_result(cur, attempt_id, result)
+
+    def _infra_fault(self, cur, attempt_id: str, reason: str) -> None:
+        tries = cur.execute("SELECT tries FROM attempts WHERE id = ?", [attempt_id]).fetchone()
+        if tries is None:
+            return
+        if tries[0] < MAX_TRIES:
+            if self.store.move(cur, attempt_id, AttemptStatus.RUNNING, AttemptStatus.QUEUED,
+                               started_at=None, heartbeat_at=None, queued_at=self.clock()):
+                self.store.append_event(cur, "attempt_requeued", attempt_id=attempt_id,
+                                        reason=reason, tries=tries[0])
+            return
+        if self.store.move(cur, attempt_id, AttemptStatus.RUNNING, AttemptStatus.FAILED,
+                           finished_at=self.clock(), charged=False, error_kind="infrastructure",
+                           error=f"lost to an infrastructure fault twice ({reason}); your "
+                                 "quota was refunded"):
+            self.store.append_event(cur, "attempt_failed_infrastructure", attempt_id=attempt_id,
+                                    reason=reason)
+
+    def _record_result(self, cur, attempt_id: str, result: AttemptResult) -> None:
+        failed = next((o for o in result.outcomes if o.status != "ok"), None)
+        if result.status == "scored":
+            status = AttemptStatus.SCORED
+        elif failed is not None and failed.status == "timeout":
+            status = AttemptStatus.TIMED_OUT
+        else:
+            status = AttemptStatus.FAILED
+        scores = {k: v.model_dump() for k, v in (result.scores or {}).items()}
+        pub, priv = scores.get("public", {}), scores.get("private", {})
+        moved = self.store.move(
+            cur, attempt_id, AttemptStatus.RUNNING, status, finished_at=self.clock(),
+            task_hash=result.task_hash, scores_json=json.dumps(scores) if scores else None,
+            public_pgr=pub.get("pgr"), public_pgr_se=pub.get("pgr_se"),
+            public_accuracy=pub.get("accuracy"), private_pgr=priv.get("pgr"),
+            private_pgr_se=priv.get("pgr_se"), private_accuracy=priv.get("accuracy"),
+            wall_seconds=sum(o.wall_s for o in result.outcomes),
+            cpu_seconds=sum(o.cpu_s for o in result.outcomes),
+            peak_mb=max((o.peak_mb for o in result.outcomes), default=None),
+            sandboxed=all(o.sandboxed for o in result.outcomes),
+            error=result.error, error_kind=failed.error_kind if failed else None,
+            traceback=failed.traceback if failed else None,
+            log_tail=(failed or result.outcomes[-1]).log_tail[-20000:] if result.outcomes
+            else None)
+        if not moved:
+            return  # cancelled meanwhile: keep the cancellation
+        self.store.insert_seed_results(cur, attempt_id, [
+            {"seed": o.seed, "status": o.status, "accuracy": o.accuracy,
+             "wall_seconds": o.wall_s, "cpu_seconds": o.cpu_s, "peak_mb": o.peak_mb,
+             "error": o.error,
+             "probs": None if o.probs is None else np.asarray(o.probs, np.float32).tobytes()}
+            for o in result.outcomes])
+        self.store.append_event(cur, f"attempt_{status.value}", attempt_id=attempt_id,
+                                public_pgr=pub.get("pgr"), error=result.error)
+
+    def recover(self) -> list[str]:
+        """At start: every attempt left `running` by a dead server is requeued once, or failed
+        without charge if it already had its retry. Returns the ids touched."""
+        touched = []
+        for row in self.store.attempts_with_status(AttemptStatus.RUNNING):
+            with self.store.db.transaction() as cur:
+                self._infra_fault(cur, row["id"], "the server stopped while the attempt ran")
+            touched.append(row["id"])
+        return touched

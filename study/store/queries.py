@@ -1,0 +1,222 @@
+"""Every SQL statement the service runs, as small named functions over one Database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import Any
+
+from study.records import ACTIVE, AttemptStatus, ParticipantRecord, ParticipantSpec
+from study.store.db import Database, utcnow
+
+# Statuses that count against a participant's daily quota: a cancelled attempt, or one lost to
+# an infrastructure fault (charged = false), gives its quota back.
+CHARGED_STATUSES = tuple(s.value for s in AttemptStatus if s is not AttemptStatus.CANCELLED)
+ACTIVE_STATUSES = tuple(s.value for s in ACTIVE)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join("?" * len(values)) + ")"
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # study -----------------------------------------------------------------------------------
+    def get_study(self) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM study WHERE id = 1")
+
+    def create_study(self, *, name: str, protocol_json: str, protocol_hash: str,
+                     starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("INSERT INTO study VALUES (1, ?, ?, ?, ?, ?, ?)",
+                        [name, protocol_json, protocol_hash, utcnow(), starts_at, ends_at])
+
+    def replace_protocol(self, *, protocol_json: str, protocol_hash: str, ends_at: dt.datetime,
+                         cur) -> None:
+        cur.execute("UPDATE study SET protocol_json = ?, protocol_hash = ?, ends_at = ? "
+                    "WHERE id = 1", [protocol_json, protocol_hash, ends_at])
+
+    # events ----------------------------------------------------------------------------------
+    @staticmethod
+    def append_event(cur, event: str, *, actor: str | None = None,
+                     attempt_id: str | None = None, **payload: Any) -> None:
+        cur.execute("INSERT INTO events (occurred_at, kind, actor, attempt_id, payload) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [utcnow(), event, actor, attempt_id, json.dumps(payload, default=str)])
+
+    # participants and tokens -----------------------------------------------------------------
+    def add_participant(self, spec: ParticipantSpec, *, actor: str | None) -> ParticipantRecord:
+        record = ParticipantRecord(id=new_id("p"), display_name=spec.display_name,
+                                   role=spec.role, arm=spec.arm, kind=spec.kind,
+                                   created_at=utcnow())
+        with self.db.transaction() as cur:
+            cur.execute("INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?)",
+                        [record.id, record.display_name, record.role.value, record.arm,
+                         record.kind.value, record.created_at])
+            self.append_event(cur, "participant_added", actor=actor, participant=record.id,
+                              role=record.role.value, arm=record.arm, kind=record.kind.value)
+        return record
+
+    def get_participant(self, participant_id: str) -> ParticipantRecord | None:
+        row = self.db.one("SELECT * FROM participants WHERE id = ?", [participant_id])
+        return ParticipantRecord(**row) if row else None
+
+    def list_participants(self) -> list[ParticipantRecord]:
+        return [ParticipantRecord(**r) for r in
+                self.db.rows("SELECT * FROM participants ORDER BY created_at")]
+
+    def add_token(self, participant_id: str, token_sha256: str, *,
+                  expires_at: dt.datetime | None, actor: str | None) -> str:
+        token_id = new_id("tok")
+        with self.db.transaction() as cur:
+            cur.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, NULL)",
+                        [token_id, participant_id, token_sha256, utcnow(), expires_at])
+            self.append_event(cur, "token_issued", actor=actor, participant=participant_id,
+                              token_id=token_id, expires_at=expires_at)
+        return token_id
+
+    def revoke_token(self, token_id: str, *, actor: str | None) -> bool:
+        with self.db.transaction() as cur:
+            hit = cur.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS "
+                              "NULL RETURNING id", [utcnow(), token_id]).fetchall()
+            if hit:
+                self.append_event(cur, "token_revoked", actor=actor, token_id=token_id)
+        return bool(hit)
+
+    def token_owner(self, token_sha256: str) -> dict[str, Any] | None:
+        return self.db.one(
+            "SELECT t.id AS token_id, t.expires_at, t.revoked_at, p.* FROM tokens t "
+            "JOIN participants p ON p.id = t.participant_id WHERE t.token_sha256 = ?",
+            [token_sha256])
+
+    # attempts --------------------------------------------------------------------------------
+    def insert_attempt(self, cur, row: dict[str, Any]) -> None:
+        names = ", ".join(row)
+        cur.execute(f"INSERT INTO attempts ({names}) VALUES ({', '.join('?' * len(row))})",
+                    list(row.values()))
+
+    def get_attempt(self, attempt_id: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM attempts WHERE id = ?", [attempt_id])
+
+    def find_idempotent(self, cur, participant_id: str, key: str) -> str | None:
+        row = cur.execute("SELECT id FROM attempts WHERE participant_id = ? AND "
+                          "idempotency_key = ?", [participant_id, key]).fetchone()
+        return row[0] if row else None
+
+    def list_attempts(self, *, participant_id: str | None = None, task: str | None = None,
+                      limit: int = 200) -> list[dict[str, Any]]:
+        where, params = [], []
+        if participant_id:
+            where.append("participant_id = ?")
+            params.append(participant_id)
+        if task:
+            where.append("task = ?")
+            params.append(task)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.db.rows(f"SELECT * FROM attempts {clause} ORDER BY submitted_at DESC "
+                            f"LIMIT ?", [*params, limit])
+
+    @staticmethod
+    def move(cur, attempt_id: str, old: AttemptStatus, new: AttemptStatus,
+             **fields: Any) -> bool:
+        """Compare-and-set: change status only if it is still `old`; True if it moved."""
+        sets = ["status = ?", *(f"{k} = ?" for k in fields)]
+        hit = cur.execute(f"UPDATE attempts SET {', '.join(sets)} WHERE id = ? AND status = ? "
+                          "RETURNING id",
+                          [new.value, *fields.values(), attempt_id, old.value]).fetchall()
+        return bool(hit)
+
+    def queue_position(self, attempt_id: str) -> int | None:
+        row = self.db.one(
+            "SELECT count(*) AS ahead FROM attempts a, attempts me WHERE me.id = ? AND "
+            "me.status = 'queued' AND a.status = 'queued' AND a.queued_at < me.queued_at",
+            [attempt_id])
+        mine = self.db.scalar("SELECT status FROM attempts WHERE id = ?", [attempt_id])
+        return None if mine != "queued" or row is None else int(row["ahead"]) + 1
+
+    def next_queued(self, cur, *, caps: dict[str, int], since: dt.datetime) -> dict | None:
+        """Fair share: among queued attempts whose author is under their concurrency cap, the
+        author with the least compute in the last day goes first; ties by queue order."""
+        rows = cur.execute(
+            "WITH recent AS (SELECT participant_id, sum(coalesce(cpu_seconds, 0)) AS compute "
+            "  FROM attempts WHERE finished_at >= ? AND charged GROUP BY participant_id), "
+            "running AS (SELECT participant_id, count(*) AS n FROM attempts "
+            "  WHERE status = 'running' GROUP BY participant_id) "
+            "SELECT a.id, a.participant_id, coalesce(r.n, 0) AS running "
+            "FROM attempts a LEFT JOIN recent c USING (participant_id) "
+            "LEFT JOIN running r USING (participant_id) WHERE a.status = 'queued' "
+            "ORDER BY coalesce(c.compute, 0), a.queued_at, a.id", [since]).fetchall()
+        for attempt_id, participant_id, running in rows:
+            if running < caps.get(participant_id, 1):
+                return {"id": attempt_id, "participant_id": participant_id}
+        return None
+
+    def usage(self, participant_id: str, since: dt.datetime) -> dict[str, Any]:
+        row = self.db.one(
+            f"SELECT count(*) FILTER (WHERE status IN {_in(CHARGED_STATUSES)} AND charged) AS n,"
+            f" min(submitted_at) FILTER (WHERE status IN {_in(CHARGED_STATUSES)} AND charged) "
+            f"   AS oldest,"
+            f" coalesce(sum(cpu_seconds) FILTER (WHERE charged), 0) AS compute,"
+            f" count(*) FILTER (WHERE status IN {_in(ACTIVE_STATUSES)}) AS active "
+            f"FROM attempts WHERE participant_id = ? AND submitted_at >= ?",
+            [*CHARGED_STATUSES, *CHARGED_STATUSES, *ACTIVE_STATUSES, participant_id, since])
+        assert row is not None  # an aggregate always returns one row
+        return row
+
+    def attempts_with_status(self, status: AttemptStatus) -> list[dict[str, Any]]:
+        return self.db.rows("SELECT * FROM attempts WHERE status = ?", [status.value])
+
+    def insert_seed_results(self, cur, attempt_id: str, rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            cur.execute("INSERT INTO seed_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [attempt_id, r["seed"], r["status"], r.get("accuracy"),
+                         r.get("wall_seconds"), r.get("cpu_seconds"), r.get("peak_mb"),
+                         r.get("error"), r.get("probs")])
+
+    def seed_results(self, attempt_id: str) -> list[dict[str, Any]]:
+        return self.db.rows("SELECT * FROM seed_results WHERE attempt_id = ? ORDER BY seed",
+                            [attempt_id])
+
+    def best_public(self, task: str) -> list[dict[str, Any]]:
+        return self.db.rows(
+            "SELECT a.participant_id, p.display_name, p.arm, p.kind, a.id AS attempt_id, "
+            "a.public_pgr, a.finished_at, count(*) OVER (PARTITION BY a.participant_id) AS n "
+            "FROM attempts a JOIN participants p ON p.id = a.participant_id "
+            "WHERE a.task = ? AND a.status = 'scored' AND a.public_pgr IS NOT NULL "
+            "QUALIFY row_number() OVER (PARTITION BY a.participant_id "
+            "  ORDER BY a.public_pgr DESC, a.finished_at) = 1 "
+            "ORDER BY a.public_pgr DESC, a.finished_at", [task])
+
+    # sessions (clock in / out) ---------------------------------------------------------------
+    def open_session(self, participant_id: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM sessions WHERE participant_id = ? AND ended_at IS "
+                           "NULL", [participant_id])
+
+    def active_seconds(self, participant_id: str, now: dt.datetime) -> float:
+        value = self.db.scalar(
+            "SELECT coalesce(sum(epoch(coalesce(ended_at, ?)) - epoch(started_at)), 0) "
+            "FROM sessions WHERE participant_id = ?", [now, participant_id])
+        return float(value)
+
+    # forum -----------------------------------------------------------------------------------
+    def list_posts(self, *, arm: str | None, query: str | None, limit: int = 200):
+        where, params = [], []
+        if arm is not None:
+            where.append("f.arm = ?")
+            params.append(arm)
+        if query:
+            where.append("(f.title ILIKE ? OR f.body ILIKE ?)")
+            params += [f"%{query}%", f"%{query}%"]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.db.rows(
+            "SELECT f.*, p.display_name, a.public_pgr AS attempt_public_pgr FROM forum_posts f "
+            "JOIN participants p ON p.id = f.participant_id "
+            f"LEFT JOIN attempts a ON a.id = f.attempt_id {clause} "
+            "ORDER BY f.created_at DESC LIMIT ?", [*params, limit])
