@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from study.errors import (
     ArenaError,
@@ -297,6 +298,14 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                              for e in exc.errors())
         return JSONResponse({"code": "invalid", "message": problems[:2000]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Framework-level errors (unparseable body, unknown route) get the same {code, message}.
+        codes = {400: "invalid", 404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse({"code": codes.get(exc.status_code, "error"),
+                             "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     _routes(app)
     # The body limit covers the largest legal source plus JSON escaping and the other fields.
