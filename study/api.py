@@ -232,7 +232,8 @@ def _routes(app: FastAPI) -> None:
     @app.post("/v1/admin/participants/{participant_id}/tokens", tags=["admin"],
               status_code=201)
     def issue_token(participant_id: str, service: ServiceDep, me: Principal,
-                    hours: Annotated[float | None, Query(gt=0)] = None) -> IssuedToken:
+                    hours: Annotated[float | None, Query(gt=0, le=87_600)] = None
+                    ) -> IssuedToken:
         service.require(me, Role.ADMIN)
         return service.issue_token(participant_id, hours=hours, actor=me.id)
 

@@ -71,7 +71,8 @@ class ParticipantSpec(BaseModel):
     role: Role = Role.PARTICIPANT
     arm: str | None = None
     kind: ParticipantKind = ParticipantKind.HUMAN
-    token_hours: float | None = Field(None, gt=0, description="token lifetime; none: no expiry")
+    token_hours: float | None = Field(None, gt=0, le=87_600,
+                                      description="token lifetime (≤ 10 years); none: no expiry")
 
 
 class IssuedToken(BaseModel):

@@ -1,0 +1,88 @@
+"""Faults: kill -9 of the server mid-run, and a method process killed from outside.
+
+Either way the attempt is requeued exactly once and then finishes; the participant is charged
+once; an attempt that loses its retry too fails with its quota refunded.
+"""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import duckdb
+
+from study.records import AttemptStatus
+from study.server import db_path
+from tests.e2e.conftest import SLEEPY
+
+
+def wait_for(predicate, timeout=60.0, poll=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError("timed out waiting")
+
+
+def method_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"runner.method.child" in cmd and not cmd[0].endswith(b"bwrap"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def events(data_dir, attempt_id):
+    con = duckdb.connect(str(db_path(data_dir)), read_only=True)
+    try:
+        return [(k, json.loads(p)) for k, p in con.execute(
+            "SELECT kind, payload FROM events WHERE attempt_id = ? ORDER BY id",
+            [attempt_id]).fetchall()]
+    finally:
+        con.close()
+
+
+def test_kill_9_of_the_server_mid_run_requeues_once(server):
+    pat = server.participant("pat")
+    view = pat.submit(SLEEPY.format(seconds=4), "rt_sentiment")
+    wait_for(lambda: pat.attempt(view.id).status is AttemptStatus.RUNNING)
+    wait_for(method_pids)
+    server.kill()
+    wait_for(lambda: not method_pids(), timeout=10)  # the sandbox died with its server
+    server.start()
+    done = pat.wait(view.id, poll=0.1, timeout=120)
+    assert done.status is AttemptStatus.SCORED and done.tries == 2
+    assert pat.quota().attempts_used == 1  # charged once
+    assert len(pat.attempts()) == 1  # not duplicated
+    server.stop()
+    kinds = [k for k, _ in events(server.data_dir, view.id)]
+    assert kinds == ["attempt_submitted", "attempt_started", "attempt_requeued",
+                     "attempt_started", "attempt_scored"]
+
+
+def test_a_method_process_killed_from_outside_is_an_infrastructure_fault(server):
+    quinn = server.participant("quinn")
+    view = quinn.submit(SLEEPY.format(seconds=6), "rt_sentiment")
+    for round_ in (1, 2):
+        pids = wait_for(method_pids)
+        wait_for(lambda r=round_: quinn.attempt(view.id).tries == r)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        if round_ == 1:
+            wait_for(lambda: quinn.attempt(view.id).tries == 2 or
+                     quinn.attempt(view.id).status is AttemptStatus.QUEUED)
+    done = quinn.wait(view.id, poll=0.1, timeout=60)
+    assert done.status is AttemptStatus.FAILED and done.error_kind == "infrastructure"
+    assert "refunded" in done.error
+    assert quinn.quota().attempts_used == 0  # lost twice to infrastructure: not charged
+    again = quinn.wait(quinn.submit(SLEEPY.format(seconds=0), "rt_sentiment").id, poll=0.1)
+    assert again.status is AttemptStatus.SCORED  # and the runner kept serving
