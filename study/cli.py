@@ -174,7 +174,8 @@ def study_create(protocol: Path, data_dir: DataDirOpt = Path("arena-data")) -> N
 
 @app.command()
 def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
-          port: int = 8765, slots: Annotated[int, typer.Option(help="Worker slots.")] = 1
+          port: int = 8765,
+          slots: Annotated[int, typer.Option(min=0, help="Worker slots (0: API only).")] = 1
           ) -> None:
     """Run the study server and its runner on an existing study."""
     import uvicorn

@@ -118,7 +118,7 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
     requeued = platform.service.recover()
     if requeued:
         log.warning("recovered %d attempt(s) left running: %s", len(requeued), requeued)
-    if start_workers:
+    if start_workers and slots > 0:
         platform.scheduler = Scheduler(platform.service, platform.execute, slots=slots)
         platform.service.on_submit = platform.scheduler.wake
         platform.scheduler.start()
