@@ -68,6 +68,21 @@ def register(app: typer.Typer) -> None:
                       f"arm {issued.participant.arm}); token:")
         print(issued.token)
 
+    study = typer.Typer(help="Admin: change a running study's protocol (audited).")
+    app.add_typer(study, name="protocol")
+
+    @study.command("amend")
+    def amend(protocol: Path, reason: Annotated[str, typer.Option(help="Why, for the log.")],
+              url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Replace the protocol of a running study; scored attempts are re-scored."""
+        try:
+            out = client(url, token).amend_protocol(protocol.read_text(encoding="utf-8"),
+                                                    reason=reason)
+        except ArenaAPIError as exc:
+            fail(exc)
+        console.print(f"protocol now {out['protocol_hash'][:12]}; {out['rescored']} attempt(s) "
+                      "re-scored")
+
     @participant.command("revoke")
     def revoke(token_id: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
         """Revoke a token by its id (admin)."""

@@ -25,6 +25,7 @@ from study.records import (
     ParticipantKind,
     ParticipantRecord,
     ParticipantSpec,
+    ProtocolAmendSpec,
     QuotaView,
     Role,
     StudyView,
@@ -199,6 +200,10 @@ class ArenaClient:
 
     def revoke_token(self, token_id: str) -> None:
         self._request("POST", f"/v1/admin/tokens/{token_id}/revoke")
+
+    def amend_protocol(self, toml: str, *, reason: str) -> dict[str, Any]:
+        spec = ProtocolAmendSpec(toml=toml, reason=reason)
+        return self._request("PUT", "/v1/admin/protocol", json=spec.model_dump()).json()
 
     def export(self, table: str) -> bytes:
         return self._request("GET", f"/v1/export/{table}.parquet").content

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from runner.bundle import model_dirs, write_bundle
 from runner.method.context import Budget
 from runner.method.launch import MethodRun, run_method_process
-from runner.teacher import ModelPair, fixed_baselines, resolve_pair
+from runner.teacher import FixedBaselines, ModelPair, fixed_baselines, resolve_pair
 from study.errors import InvalidError, PredictionError
 from study.scoring import PartScore, public_mask, score_predictions, validate_predictions
 from study.settings import cache_dir
@@ -57,6 +57,15 @@ class AttemptResult(BaseModel):
     scores: dict[str, PartScore] | None = None
     error: str | None = None
     wall_s: float = 0.0
+
+
+def score_attempt(task: Task, baselines: FixedBaselines, probs: list[np.ndarray], *,
+                  public_fraction: float) -> dict[str, PartScore]:
+    """Per-seed test predictions → public, private and overall scores against gold labels."""
+    uids = [ex.uid for ex in task.splits["test"]]
+    return score_predictions(probs, task.labels("test"), task.subsets("test"),
+                             public_mask(uids, task.info.content_hash, public_fraction),
+                             baselines.weak_test_probs(), baselines.ceiling_test_probs())
 
 
 def choose_seeds(count: int) -> list[int]:
@@ -132,11 +141,7 @@ def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: Model
         if failed:
             result.error = f"seed {failed.seed}: {failed.error}"
             return result
-        uids = [ex.uid for ex in task.splits["test"]]
-        result.scores = score_predictions(
-            probs, labels, task.subsets("test"),
-            public_mask(uids, task.info.content_hash, public_fraction),
-            baselines.weak_test_probs(), baselines.ceiling_test_probs())
+        result.scores = score_attempt(task, baselines, probs, public_fraction=public_fraction)
         result.status = "scored"
         return result
     finally:

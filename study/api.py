@@ -36,6 +36,7 @@ from study.records import (
     MeView,
     ParticipantRecord,
     ParticipantSpec,
+    ProtocolAmendSpec,
     QuotaView,
     Role,
     StudyView,
@@ -242,6 +243,12 @@ def _routes(app: FastAPI) -> None:
         service.require(me, Role.ADMIN)
         service.revoke_token(token_id, actor=me.id)
         return {"revoked": token_id}
+
+    @app.put("/v1/admin/protocol", tags=["admin"])
+    def amend_protocol(spec: ProtocolAmendSpec, service: ServiceDep, me: Principal
+                       ) -> dict[str, str | int]:
+        """Change the protocol after start: audited, and every scored attempt is re-scored."""
+        return service.amend_protocol(me, spec.toml, reason=spec.reason)
 
     @app.get("/v1/export/{table}.parquet", tags=["analyst"],
              response_class=Response, responses={200: {"content": {

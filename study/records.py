@@ -89,6 +89,11 @@ class SubmitSpec(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class ProtocolAmendSpec(BaseModel):
+    toml: str = Field(max_length=100_000, description="the whole new protocol, as TOML")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class ScoreView(BaseModel):
     """What a participant is shown of a score: the public half, rounded per protocol."""
 

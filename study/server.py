@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.attempt import AttemptResult, run_attempt
+import numpy as np
+
+from runner.attempt import AttemptResult, run_attempt, score_attempt
 from runner.method import Budget
 from runner.scheduler import Job, Scheduler
 from runner.teacher import ModelPair, fixed_baselines, resolve_pair
@@ -82,6 +84,13 @@ class Platform:
                                public_fraction=self.protocol.feedback.public_fraction,
                                cancel=cancel)
 
+    def rescore(self, task_name: str, probs: list[np.ndarray],
+                public_fraction: float) -> dict[str, Any]:
+        task = self.tasks[task_name]
+        scores = score_attempt(task, fixed_baselines(task, self.pair), probs,
+                               public_fraction=public_fraction)
+        return {part: score.model_dump() for part, score in scores.items()}
+
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
@@ -114,7 +123,8 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
     views = {name: _task_view(task, pair) for name, task in tasks.items()}
     platform = Platform(db=db, service=None, protocol=protocol, pair=pair,  # type: ignore[arg-type]
                         tasks=tasks, task_views=views)
-    platform.service = ArenaService(store, protocol, task_info=views.__getitem__)
+    platform.service = ArenaService(store, protocol, task_info=views.__getitem__,
+                                    rescore=platform.rescore)
     requeued = platform.service.recover()
     if requeued:
         log.warning("recovered %d attempt(s) left running: %s", len(requeued), requeued)

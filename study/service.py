@@ -29,7 +29,7 @@ from study.errors import (
     PayloadTooLargeError,
     QuotaError,
 )
-from study.protocol import ProtocolSpec
+from study.protocol import ProtocolSpec, parse_protocol
 from study.records import (
     AttemptStatus,
     AttemptView,
@@ -69,12 +69,15 @@ class ArenaService:
     def __init__(self, store: Store, protocol: ProtocolSpec, *,
                  clock: Callable[[], dt.datetime] = utcnow,
                  task_info: Callable[[str], dict[str, Any]] | None = None,
-                 on_submit: Callable[[], None] | None = None) -> None:
+                 on_submit: Callable[[], None] | None = None,
+                 rescore: Callable[[str, list[np.ndarray], float], dict[str, Any]] | None = None
+                 ) -> None:
         self.store = store
         self.protocol = protocol
         self.clock = clock
         self._task_info = task_info or (lambda name: {"name": name})
         self.on_submit = on_submit or (lambda: None)
+        self._rescore = rescore
         study = store.get_study()
         if study is None:
             raise NotFoundError("this database holds no study: run `arena study create` first")
@@ -137,6 +140,51 @@ class ArenaService:
 
     def window_closed(self) -> bool:
         return self.clock() >= self.ends_at
+
+    def amend_protocol(self, principal: ParticipantRecord, text: str, *, reason: str
+                       ) -> dict[str, Any]:
+        """A change after start: an audited event, then every scored attempt re-scored from its
+        stored predictions under the new feedback policy."""
+        self.require(principal, Role.ADMIN)
+        new = parse_protocol(text, source="the amended protocol")
+        if new.model_pair != self.protocol.model_pair or new.tasks != self.protocol.tasks:
+            raise InvalidError("the model pair and the tasks are fixed for a study's life; "
+                               "create a new study to change them")
+        new_hash = new.hash()
+        if new_hash == self.protocol_hash:
+            raise ConflictError("the amended protocol is identical to the current one")
+        ends = self.starts_at + dt.timedelta(hours=new.window.duration_hours)
+        with self.store.db.transaction() as cur:
+            self.store.replace_protocol(protocol_json=new.model_dump_json(),
+                                        protocol_hash=new_hash, ends_at=ends, cur=cur)
+            self.store.append_event(cur, "protocol_changed", actor=principal.id,
+                                    old_hash=self.protocol_hash, new_hash=new_hash,
+                                    reason=reason, protocol=json.loads(new.model_dump_json()))
+        self.protocol, self.protocol_hash, self.ends_at = new, new_hash, ends
+        return {"protocol_hash": new_hash, "rescored": self._rescore_all(actor=principal.id)}
+
+    def _rescore_all(self, *, actor: str) -> int:
+        if self._rescore is None:
+            return 0
+        count = 0
+        for row in self.store.attempts_with_status(AttemptStatus.SCORED):
+            probs = [np.frombuffer(r["probs"], dtype=np.float32).astype(np.float64)
+                     for r in self.store.seed_results(row["id"]) if r["probs"] is not None]
+            if not probs:
+                continue
+            scores = self._rescore(row["task"], probs, self.protocol.feedback.public_fraction)
+            pub, priv = scores["public"], scores["private"]
+            with self.store.db.transaction() as cur:
+                cur.execute("UPDATE attempts SET scores_json = ?, public_pgr = ?, "
+                            "public_pgr_se = ?, public_accuracy = ?, private_pgr = ?, "
+                            "private_pgr_se = ?, private_accuracy = ? WHERE id = ?",
+                            [json.dumps(scores), pub["pgr"], pub["pgr_se"], pub["accuracy"],
+                             priv["pgr"], priv["pgr_se"], priv["accuracy"], row["id"]])
+                self.store.append_event(cur, "attempt_rescored", actor=actor,
+                                        attempt_id=row["id"], protocol_hash=self.protocol_hash,
+                                        public_pgr=pub["pgr"])
+            count += 1
+        return count
 
     # ---------------------------------------------------------------------------------- quota
     def quota(self, principal: ParticipantRecord) -> QuotaView | None:

@@ -1,0 +1,40 @@
+"""A protocol change after start is an audited event that forces a re-score."""
+
+import duckdb
+import pytest
+
+from participants.sdk import ArenaAPIError
+from study.server import db_path
+from tests.e2e.conftest import SMALL, VANILLA
+
+
+def test_amend_is_audited_and_rescores(server):
+    sam = server.participant("sam")
+    before = sam.wait(sam.submit(VANILLA, "rt_sentiment").id, poll=0.1)
+    assert before.public.n == pytest.approx(1000, abs=60)
+    original = SMALL.read_text()
+    amended = original.replace("public_fraction = 0.5", "public_fraction = 0.3")
+    with pytest.raises(ArenaAPIError) as info:
+        sam.amend_protocol(amended, reason="participants may not")
+    assert info.value.status == 403
+    with server.admin() as admin:
+        with pytest.raises(ArenaAPIError) as same:
+            admin.amend_protocol(original, reason="no change")
+        assert same.value.status == 409
+        with pytest.raises(ArenaAPIError) as tasks:
+            admin.amend_protocol(original.replace('["rt_sentiment"]', '["tweet_sentiment"]'),
+                                 reason="swap task")
+        assert tasks.value.status == 422 and "fixed for a study's life" in tasks.value.message
+        out = admin.amend_protocol(amended, reason="less feedback against probing")
+        assert out["rescored"] == 1
+        study = admin.study()
+    assert study.feedback["public_fraction"] == 0.3 and study.protocol_hash == out["protocol_hash"]
+    after = sam.attempt(before.id)
+    assert after.public.n == pytest.approx(600, abs=60)
+    server.stop()
+    con = duckdb.connect(str(db_path(server.data_dir)), read_only=True)
+    changed = con.execute("SELECT actor, payload FROM events WHERE kind = 'protocol_changed'"
+                          ).fetchall()
+    assert len(changed) == 1 and "less feedback against probing" in changed[0][1]
+    assert con.execute("SELECT count(*) FROM events WHERE kind = 'attempt_rescored'"
+                       ).fetchone()[0] == 1
