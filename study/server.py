@@ -19,6 +19,7 @@ import numpy as np
 
 from runner.attempt import AttemptResult, run_attempt, score_attempt
 from runner.method import Budget
+from runner.method.sandbox import SandboxUnavailableError, require_sandbox
 from runner.scheduler import Job, Scheduler
 from runner.teacher import ModelPair, fixed_baselines, resolve_pair
 from study.errors import ConflictError, NotFoundError
@@ -118,6 +119,12 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
         db.close()
         raise NotFoundError(f"{path} holds no study")
     protocol = ProtocolSpec.model_validate_json(study["protocol_json"])
+    if protocol.sandbox:
+        try:
+            require_sandbox()
+        except SandboxUnavailableError:
+            db.close()
+            raise
     pair = resolve_pair(protocol.model_pair)
     tasks = {name: prepare_task(name) for name in protocol.tasks.all}
     views = {name: _task_view(task, pair) for name, task in tasks.items()}

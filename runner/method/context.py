@@ -38,6 +38,7 @@ class TaskBrief:
 class Budget:
     seconds: float = 600.0
     memory_mb: int = 4096
+    max_processes: int = 64
 
 
 class Context:
@@ -50,6 +51,7 @@ class Context:
             (self._bundle / "models.json").read_text())
         self.seed: int = int(run["seed"])
         self.budget = Budget(**run["budget"])
+        Path(run["scratch"]).mkdir(parents=True, exist_ok=True)
         self.device: str = run.get("device", "cpu")
         self.scratch = Path(run["scratch"])
         self._out = Path(run["out"])

@@ -21,8 +21,9 @@ from typing import Literal
 
 import numpy as np
 
+from runner.method.cgroup import PidsCgroup
 from runner.method.context import Budget
-from runner.method.sandbox import RUNNER_DIR, Mounts, bwrap_path, sandbox_argv
+from runner.method.sandbox import RUNNER_DIR, SCRATCH, Mounts, require_sandbox, sandbox_argv
 
 Status = Literal["ok", "error", "timeout", "killed", "cancelled"]
 TAIL_BYTES = 64 * 1024
@@ -73,11 +74,11 @@ class _Drain(threading.Thread):
         return prefix + data.decode("utf-8", errors="replace")
 
 
-def _child_env(run_dir: Path, cpus: int) -> dict[str, str]:
+def _child_env(scratch: str, cpus: int) -> dict[str, str]:
     env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
     threads = str(cpus)
     env.update({
-        "PATH": "/usr/bin:/bin", "HOME": str(run_dir / "scratch"),
+        "PATH": "/usr/bin:/bin", "HOME": scratch,
         "PYTHONPATH": str(RUNNER_DIR.parent), "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
@@ -114,8 +115,16 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _wait(proc: subprocess.Popen, deadline: float,
-          cancel: threading.Event | None) -> tuple[int, object, bool, float]:
+@dataclass
+class _Watch:
+    timed_out: bool = False
+    cancelled: bool = False
+    too_many_processes: bool = False
+    peak_mb: float = 0.0
+
+
+def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None,
+          max_processes: int) -> tuple[int, object, _Watch]:
     """Poll until exit: wait4 for CPU time, /proc for peak memory, the deadline for the kill.
 
     wait4's ru_maxrss is useless here: exec() folds the spawning parent's RSS into it. So peak
@@ -123,16 +132,25 @@ def _wait(proc: subprocess.Popen, deadline: float,
     deadline the group gets SIGTERM, and SIGKILL after a grace period.
     """
     killed_at: float | None = None
-    peak = 0.0
+    watch = _Watch()
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage, killed_at is not None, peak
-        peak = max(peak, sum(_rss_mb(p) for p in _tree(proc.pid)[1:] or [proc.pid]))
+            return proc.returncode, usage, watch
+        tree = _tree(proc.pid)
+        watch.peak_mb = max(watch.peak_mb, sum(_rss_mb(p) for p in tree[1:] or [proc.pid]))
+        # The cgroup is the hard cap; this guard covers machines without one. (+2: the
+        # launcher shell's exec and bubblewrap itself sit above the method.)
+        if len(tree) > max_processes + 2 and killed_at is None:
+            watch.too_many_processes = True
+            killed_at = time.monotonic()
+            _signal_group(proc.pid, signal.SIGKILL)
         now = time.monotonic()
         if killed_at is None and (now > deadline or (cancel is not None and cancel.is_set())):
             killed_at = now
+            watch.cancelled = cancel is not None and cancel.is_set()
+            watch.timed_out = not watch.cancelled
             _signal_group(proc.pid, signal.SIGTERM)
         elif killed_at is not None and now > killed_at + GRACE_S:
             _signal_group(proc.pid, signal.SIGKILL)
@@ -149,40 +167,61 @@ def run_method_process(method: Path, bundle: Path, run_dir: Path, *, seed: int, 
                        cpus: int = 2, device: str = "cpu",
                        cancel: threading.Event | None = None) -> MethodRun:
     """Run `method` once; never raises for anything the method does."""
+    if sandbox:
+        require_sandbox()  # never fall back to an unsandboxed run silently
     out = run_dir / "out"
-    scratch = run_dir / "scratch"
-    for folder in (out, scratch):
-        folder.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = SCRATCH if sandbox else str(run_dir / "scratch")
     run_file = run_dir / "run.json"
     run_file.write_text(json.dumps({
         "bundle": str(bundle), "method": str(method), "seed": seed, "out": str(out),
-        "scratch": str(scratch), "device": device, "cpus": cpus,
-        "budget": {"seconds": budget.seconds, "memory_mb": budget.memory_mb}}))
-    env = _child_env(run_dir, cpus)
+        "scratch": scratch, "device": device, "cpus": cpus,
+        "budget": {"seconds": budget.seconds, "memory_mb": budget.memory_mb,
+                   "max_processes": budget.max_processes}}))
+    env = _child_env(scratch, cpus)
     argv = [sys.executable, "-m", "runner.method.child", str(run_file)]
-    use_bwrap = sandbox and bwrap_path() is not None
-    if use_bwrap:
+    if sandbox:
         mounts = Mounts(readonly=(method.parent, bundle, *models_dirs), writable=(run_dir,))
         argv = [*sandbox_argv(mounts, env, cwd=run_dir), *argv]
+    cgroup = PidsCgroup(f"{run_dir.parent.name}-{run_dir.name}-{os.getpid()}",
+                        budget.max_processes + 2)
+    argv = cgroup.wrap(argv)
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, cwd=run_dir, env=env,
                             start_new_session=True)
     drain = _Drain(proc.stdout)
     drain.start()
-    code, usage, stopped, peak_mb = _wait(proc, started + budget.seconds, cancel)
+    try:
+        code, usage, watch = _wait(proc, started + budget.seconds, cancel, budget.max_processes)
+    finally:
+        hit_cap = cgroup.hit_limit()
+        cgroup.close()
     drain.join(timeout=5)
-    result = MethodRun(status="ok", seed=seed, exit_code=code, sandboxed=use_bwrap,
+    result = MethodRun(status="ok", seed=seed, exit_code=code, sandboxed=sandbox,
                        wall_s=time.monotonic() - started,
                        cpu_s=usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
-                       peak_mb=peak_mb,
+                       peak_mb=watch.peak_mb,
                        log_tail=drain.tail(), output_bytes=drain.total,
                        metrics=_read_metrics(out / "metrics.jsonl"))
-    if stopped and cancel is not None and cancel.is_set():
+    if watch.too_many_processes or hit_cap:
+        result.status, result.error_kind = "error", "processes"
+        result.error = (f"the method tried to run more than {budget.max_processes} processes "
+                        "(a fork bomb?) and was stopped")
+        _attach_traceback(result, out)
+        return result
+    if watch.cancelled:
         result.status, result.error_kind = "cancelled", "cancelled"
         result.error = "the attempt was cancelled while this seed ran"
         return result
-    return _classify(result, out, timed_out=stopped, budget=budget)
+    return _classify(result, out, timed_out=watch.timed_out, budget=budget)
+
+
+def _attach_traceback(result: MethodRun, out: Path) -> None:
+    error_file = out / "error.json"
+    if error_file.exists():
+        with contextlib.suppress(json.JSONDecodeError):
+            result.traceback = json.loads(error_file.read_text()[:100_000]).get("traceback")
 
 
 def _read_metrics(path: Path, limit: int = 10000) -> list[dict]:

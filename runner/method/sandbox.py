@@ -9,10 +9,14 @@ that it ran unsandboxed.
 
 from __future__ import annotations
 
+import functools
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from study.errors import ArenaError
 
 RUNNER_DIR = Path(__file__).resolve().parent.parent
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/alternatives")
@@ -25,14 +29,45 @@ class Mounts:
     writable: tuple[Path, ...]
 
 
+class SandboxUnavailableError(ArenaError):
+    """bubblewrap is missing or cannot create namespaces here."""
+
+    code = "sandbox_unavailable"
+
+
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """None when bubblewrap works here, else why not (checked once per process)."""
+    path = bwrap_path()
+    if path is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    probe = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-all", "--as-pid-1",
+                            "/bin/true"], capture_output=True, text=True, timeout=30,
+                           check=False)
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create its namespaces here: {probe.stderr.strip()[:300]}"
+    return None
+
+
+def require_sandbox() -> None:
+    problem = sandbox_problem()
+    if problem:
+        raise SandboxUnavailableError(
+            f"{problem}. Methods will not run unsandboxed unless told so explicitly "
+            "(`sandbox = false` in the protocol, or `arena run --no-sandbox`).")
 
 
 def python_dirs() -> tuple[Path, ...]:
     dirs = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
             Path(sys.executable).parent.resolve()}
     return tuple(sorted(dirs))
+
+
+SCRATCH = "/tmp/scratch"  # inside the sandbox: on its private tmpfs
 
 
 def sandbox_argv(mounts: Mounts, env: dict[str, str], *, cwd: Path) -> list[str]:
