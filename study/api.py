@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from study.audit import ChainReport, verify_chain
 from study.errors import (
     ArenaError,
     AuthError,
@@ -243,6 +244,12 @@ def _routes(app: FastAPI) -> None:
         service.require(me, Role.ADMIN)
         service.revoke_token(token_id, actor=me.id)
         return {"revoked": token_id}
+
+    @app.get("/v1/admin/audit", tags=["admin"])
+    def audit(service: ServiceDep, me: Principal) -> ChainReport:
+        """Recompute the hash chain of the event log."""
+        service.require(me, Role.ADMIN, Role.ANALYST)
+        return verify_chain(service.store.events())
 
     @app.put("/v1/admin/protocol", tags=["admin"])
     def amend_protocol(spec: ProtocolAmendSpec, service: ServiceDep, me: Principal

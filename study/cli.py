@@ -225,6 +225,36 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
     serve(data_dir=data_dir, host=host, port=port, slots=slots)
 
 
+audit_app = typer.Typer(help="Check the study's hash-chained event log.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDirOpt = Path("arena-data")) -> None:
+    """Recompute the event chain from the DuckDB file (read-only; stop the server first, or use
+    GET /v1/admin/audit on a live one). Exit 1 and name the first broken link if any."""
+    import duckdb
+
+    from study.audit import verify_chain
+    from study.server import db_path
+    from study.store import Database, Store
+
+    try:
+        db = Database(db_path(data_dir), read_only=True)
+    except duckdb.Error as exc:
+        console.print(f"[red]cannot open {db_path(data_dir)}[/red]: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        report = verify_chain(Store(db).events())
+    finally:
+        db.close()
+    if report.ok:
+        console.print(f"[green]ok[/green]: {report.events} events, chain intact")
+        return
+    console.print(f"[red]broken at event {report.broken_at}[/red]: {report.problem}")
+    raise typer.Exit(1)
+
+
 def _register_participant_commands() -> None:
     from participants.cli import register
 

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+from study.audit import GENESIS, event_hash
 from study.records import ACTIVE, AttemptStatus, ParticipantRecord, ParticipantSpec
 from study.store.db import Database, utcnow
 
@@ -47,9 +48,19 @@ class Store:
     @staticmethod
     def append_event(cur, event: str, *, actor: str | None = None,
                      attempt_id: str | None = None, **payload: Any) -> None:
-        cur.execute("INSERT INTO events (occurred_at, kind, actor, attempt_id, payload) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [utcnow(), event, actor, attempt_id, json.dumps(payload, default=str)])
+        """Append to the hash chain; runs inside the caller's write transaction (the lock)."""
+        last = cur.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        prev = last[0] if last else GENESIS
+        event_id = cur.execute("SELECT nextval('events_id')").fetchone()[0]
+        at, body = utcnow(), json.dumps(payload, default=str, sort_keys=True)
+        digest = event_hash(prev, event_id=event_id, occurred_at=at, kind=event, actor=actor,
+                            attempt_id=attempt_id, payload=body)
+        cur.execute("INSERT INTO events (id, occurred_at, kind, actor, attempt_id, payload, "
+                    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [event_id, at, event, actor, attempt_id, body, prev, digest])
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.db.rows("SELECT * FROM events ORDER BY id")
 
     # participants and tokens -----------------------------------------------------------------
     def add_participant(self, spec: ParticipantSpec, *, actor: str | None) -> ParticipantRecord:
