@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -82,6 +83,39 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         console.print(f"protocol now {out['protocol_hash'][:12]}; {out['rescored']} attempt(s) "
                       "re-scored")
+
+    @app.command()
+    def finalize(force: Annotated[bool, typer.Option(
+                     help="Close a still-open window now (an audited event).")] = False,
+                 wait: Annotated[bool, typer.Option(help="Wait for the re-runs.")] = True,
+                 url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Admin: re-run each participant's top-k on the held-out tasks, reveal private scores,
+        and print the generalization matrix."""
+        api = client(url, token)
+        try:
+            out = api.finalize(force=force)
+            console.print(f"{out['audits_queued']} held-out re-runs of {out['attempts']} "
+                          "attempt(s) queued")
+            with console.status("re-running on held-out tasks") as status:
+                while wait:
+                    pending = [a for a in api.audits() if a.kind == "heldout"
+                               and a.status in ("queued", "running")]
+                    if not pending:
+                        break
+                    status.update(f"{len(pending)} held-out re-run(s) to go")
+                    time.sleep(1.0)
+            rows = api.generalization()
+        except ArenaAPIError as exc:
+            fail(exc)
+        tasks = sorted({t for r in rows for t in r.held_out})
+        table = Table("participant", "arm", "attempt", "public", "private", *tasks,
+                      title="generalization (PGR)")
+        for r in rows:
+            table.add_row(r.display_name, r.arm or "", r.attempt_id, str(r.hill_climb_public),
+                          str(r.hill_climb_private),
+                          *(str(None if r.held_out.get(t) is None else round(r.held_out[t], 3))
+                            for t in tasks))
+        console.print(table)
 
     @participant.command("revoke")
     def revoke(token_id: str, url: UrlOpt = None, token: TokenOpt = None) -> None:

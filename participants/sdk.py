@@ -16,9 +16,12 @@ from study.records import (
     TERMINAL,
     AttemptStatus,
     AttemptView,
+    AuditView,
     ClockView,
+    FlagView,
     ForumPostSpec,
     ForumPostView,
+    GeneralizationRow,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -27,6 +30,7 @@ from study.records import (
     ParticipantSpec,
     ProtocolAmendSpec,
     QuotaView,
+    ReasonSpec,
     Role,
     StudyView,
     SubmitSpec,
@@ -204,6 +208,26 @@ class ArenaClient:
     def amend_protocol(self, toml: str, *, reason: str) -> dict[str, Any]:
         spec = ProtocolAmendSpec(toml=toml, reason=reason)
         return self._request("PUT", "/v1/admin/protocol", json=spec.model_dump()).json()
+
+    def flags(self) -> list[FlagView]:
+        return self._get("/v1/admin/flags", list[FlagView])
+
+    def audits(self) -> list[AuditView]:
+        return self._get("/v1/admin/audits", list[AuditView])
+
+    def request_ablation(self, attempt_id: str) -> AuditView:
+        return self._post(f"/v1/admin/attempts/{attempt_id}/ablation", AuditView)
+
+    def disqualify(self, attempt_id: str, reason: str) -> AttemptView:
+        return self._post(f"/v1/admin/attempts/{attempt_id}/disqualify", AttemptView,
+                          ReasonSpec(reason=reason))
+
+    def finalize(self, *, force: bool = False) -> dict[str, int]:
+        return self._request("POST", "/v1/admin/finalize",
+                             params={"force": force or None}).json()
+
+    def generalization(self) -> list[GeneralizationRow]:
+        return self._get("/v1/admin/generalization", list[GeneralizationRow])
 
     def export(self, table: str) -> bytes:
         return self._request("GET", f"/v1/export/{table}.parquet").content

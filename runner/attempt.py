@@ -101,13 +101,14 @@ def _outcome(run: MethodRun) -> SeedOutcome:
 def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: ModelPair | None = None,
                 budget: Budget | None = None, sandbox: bool = True, public_fraction: float = 0.5,
                 on_seed: Callable[[SeedOutcome], None] | None = None,
-                cancel: threading.Event | None = None) -> AttemptResult:
+                cancel: threading.Event | None = None,
+                permute_weak_labels: int | None = None) -> AttemptResult:
     """Run and score; a method's failure comes back as a failed result, never as an exception."""
     task = prepare_task(task) if isinstance(task, str) else task
     pair = pair or resolve_pair("default")
     budget = budget or Budget()
     baselines = fixed_baselines(task, pair)
-    bundle = write_bundle(task, pair, baselines)
+    bundle = write_bundle(task, pair, baselines, permute_seed=permute_weak_labels)
     labels = np.array(task.labels("test"))
     work = Path(tempfile.mkdtemp(prefix="attempt-", dir=cache_dir()))
     try:

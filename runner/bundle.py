@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from runner.features import ensure_features
 from runner.models import ResolvedModel
 from runner.teacher import FixedBaselines, ModelPair
@@ -38,8 +40,13 @@ def model_dirs(pair: ModelPair) -> tuple[Path, ...]:
     return tuple(m.path for m in (pair.weak, pair.strong) if m.path is not None)
 
 
-def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines) -> Path:
-    folder = cache_dir() / "bundles" / pair.key / f"{task.name}-{task.info.content_hash}"
+def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines, *,
+                 permute_seed: int | None = None) -> Path:
+    """The bundle; with `permute_seed`, the teacher-ablation variant whose weak labels are
+    shuffled across `train` items (same label distribution, no link to the items)."""
+    variant = "" if permute_seed is None else f"-permuted-{permute_seed}"
+    folder = (cache_dir() / "bundles" / pair.key
+              / f"{task.name}-{task.info.content_hash}{variant}")
     if (folder / "ready").exists():
         return folder
     building = folder.with_name(folder.name + ".building")
@@ -59,7 +66,12 @@ def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines) -> Path
     for which, model in (("weak", pair.weak), ("strong", pair.strong)):
         for split, path in ensure_features(model, task, VISIBLE).items():
             _link_or_copy(path, building / "features" / f"{which}_{split}.npy")
-    _link_or_copy(baselines.weak_soft_labels_path(), building / "weak_soft_labels.npy")
+    if permute_seed is None:
+        _link_or_copy(baselines.weak_soft_labels_path(), building / "weak_soft_labels.npy")
+    else:
+        labels = np.load(baselines.weak_soft_labels_path())
+        np.save(building / "weak_soft_labels.npy",
+                labels[np.random.default_rng(permute_seed).permutation(len(labels))])
     (building / "models.json").write_text(json.dumps(
         {"weak": _model_entry(pair.weak), "strong": _model_entry(pair.strong)}, indent=2))
     for path in building.rglob("*"):

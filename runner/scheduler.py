@@ -23,13 +23,15 @@ class Job:
     task: str
     seeds: list[int]
     source: str
+    kind: str = "attempt"  # or an audit: "teacher_ablation", "heldout"
+    audit_id: str | None = None
 
 
 class JobSource(Protocol):
     def claim(self) -> Job | None: ...
 
-    def heartbeat(self, attempt_id: str) -> bool:
-        """Record liveness; False means the attempt was cancelled and the run should stop."""
+    def heartbeat(self, job: Job) -> bool:
+        """Record liveness; False means the job was cancelled and the run should stop."""
         ...
 
     def finish(self, job: Job, result: object | None, infra_error: str | None) -> None: ...
@@ -89,7 +91,7 @@ class Scheduler:
                     shutdown.set()
                     cancel.set()
                 try:
-                    if not self.source.heartbeat(job.attempt_id):
+                    if not self.source.heartbeat(job):
                         cancel.set()
                 except Exception:
                     log.exception("heartbeat failed for %s", job.attempt_id)

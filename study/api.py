@@ -29,9 +29,12 @@ from study.errors import (
 )
 from study.records import (
     AttemptView,
+    AuditView,
     ClockView,
+    FlagView,
     ForumPostSpec,
     ForumPostView,
+    GeneralizationRow,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -39,6 +42,7 @@ from study.records import (
     ParticipantSpec,
     ProtocolAmendSpec,
     QuotaView,
+    ReasonSpec,
     Role,
     StudyView,
     SubmitSpec,
@@ -244,6 +248,33 @@ def _routes(app: FastAPI) -> None:
         service.require(me, Role.ADMIN)
         service.revoke_token(token_id, actor=me.id)
         return {"revoked": token_id}
+
+    @app.get("/v1/admin/flags", tags=["analyst"])
+    def flags(service: ServiceDep, me: Principal) -> list[FlagView]:
+        return service.flags(me)
+
+    @app.get("/v1/admin/audits", tags=["analyst"])
+    def audits(service: ServiceDep, me: Principal) -> list[AuditView]:
+        return service.audits(me)
+
+    @app.post("/v1/admin/attempts/{attempt_id}/ablation", tags=["analyst"], status_code=201)
+    def ablation(attempt_id: str, service: ServiceDep, me: Principal) -> AuditView:
+        """Re-run a scored attempt with permuted weak labels (a teacher ablation)."""
+        return service.request_ablation(me, attempt_id)
+
+    @app.post("/v1/admin/attempts/{attempt_id}/disqualify", tags=["admin"])
+    def disqualify(attempt_id: str, spec: ReasonSpec, service: ServiceDep, me: Principal
+                   ) -> AttemptView:
+        return service.disqualify(me, attempt_id, reason=spec.reason)
+
+    @app.post("/v1/admin/finalize", tags=["admin"])
+    def finalize(service: ServiceDep, me: Principal, force: bool = False) -> dict[str, int]:
+        """Re-run every participant's top-k on the held-out tasks; reveal private scores."""
+        return service.finalize(me, force=force)
+
+    @app.get("/v1/admin/generalization", tags=["analyst"])
+    def generalization(service: ServiceDep, me: Principal) -> list[GeneralizationRow]:
+        return service.generalization(me)
 
     @app.get("/v1/admin/audit", tags=["admin"])
     def audit(service: ServiceDep, me: Principal) -> ChainReport:

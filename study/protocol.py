@@ -49,6 +49,17 @@ class Budgets(_Strict):
 class Feedback(_Strict):
     public_fraction: float = Field(0.5, gt=0, lt=1)
     round_to: int = Field(2, ge=0, le=6)
+    # Ladder: a new public score is shown only when it beats the participant's best by this.
+    ladder_margin: float | None = Field(None, ge=0)
+    # Two attempts of one participant whose test predictions differ on 1..this many items
+    # are flagged as label probing.
+    probe_max_diff: int = Field(10, ge=0)
+
+
+class AuditSpec(_Strict):
+    teacher_ablation: bool = True  # re-run each new personal best with permuted weak labels
+    ablation_tolerance: float = Field(0.1, ge=0)  # |ΔPGR| below this: "ignores the teacher"
+    top_k: int = Field(3, ge=1, le=20)  # per participant, re-run on held-out tasks at finalize
 
 
 class Visibility(_Strict):
@@ -75,6 +86,7 @@ class ProtocolSpec(_Strict):
     forum: Visibility = Visibility()
     leaderboard: Visibility = Visibility(cross_arm_visibility=True)
     limits: Limits = Limits()
+    audits: AuditSpec = AuditSpec()
 
     @model_validator(mode="after")
     def _arms_known(self) -> ProtocolSpec:

@@ -89,6 +89,40 @@ class SubmitSpec(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class ReasonSpec(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class FlagView(BaseModel):
+    id: str
+    attempt_id: str
+    participant_id: str
+    kind: str
+    detail: dict[str, Any]
+    created_at: dt.datetime
+
+
+class AuditView(BaseModel):
+    id: str
+    kind: str
+    attempt_id: str
+    task: str
+    status: str
+    pgr: float | None = None
+    accuracy: float | None = None
+    error: str | None = None
+
+
+class GeneralizationRow(BaseModel):
+    participant_id: str
+    display_name: str
+    arm: str | None
+    attempt_id: str
+    hill_climb_public: float | None
+    hill_climb_private: float | None
+    held_out: dict[str, float | None]
+
+
 class ProtocolAmendSpec(BaseModel):
     toml: str = Field(max_length=100_000, description="the whole new protocol, as TOML")
     reason: str = Field(min_length=1, max_length=2000)
@@ -118,7 +152,10 @@ class AttemptView(BaseModel):
     queue_position: int | None = None
     seeds: list[int] = []
     public: ScoreView | None = None
+    public_withheld: str | None = None  # why no public score is shown (the Ladder)
     private: ScoreView | None = None  # analysts and admins only; after the window, everyone
+    released: bool = True
+    disqualified: bool = False
     wall_seconds: float | None = None
     cpu_seconds: float | None = None
     peak_mb: float | None = None

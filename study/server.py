@@ -7,6 +7,7 @@ study file. The FastAPI app (study.api) owns a Platform for its lifetime.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import tempfile
@@ -78,12 +79,17 @@ class Platform:
         with tempfile.TemporaryDirectory(prefix="method-") as tmp:
             path = Path(tmp) / "method.py"
             path.write_text(job.source, encoding="utf-8")
+            # A teacher ablation reruns the method on the same task with shuffled weak labels;
+            # a held-out audit runs it on another task. Both use the attempt's own seeds.
+            permute = None
+            if job.kind == "teacher_ablation":
+                permute = int(hashlib.sha256(job.attempt_id.encode()).hexdigest()[:8], 16)
             return run_attempt(path, self.tasks[job.task], seeds=job.seeds, pair=self.pair,
                                budget=Budget(seconds=limits.attempt_seconds,
                                              memory_mb=limits.memory_mb),
                                sandbox=self.protocol.sandbox,
                                public_fraction=self.protocol.feedback.public_fraction,
-                               cancel=cancel)
+                               cancel=cancel, permute_weak_labels=permute)
 
     def rescore(self, task_name: str, probs: list[np.ndarray],
                 public_fraction: float) -> dict[str, Any]:

@@ -29,13 +29,17 @@ from study.errors import (
     PayloadTooLargeError,
     QuotaError,
 )
+from study.integrity import add_flag, flag_probing, flag_static_scan, ladder_release
 from study.protocol import ProtocolSpec, parse_protocol
 from study.records import (
     AttemptStatus,
     AttemptView,
+    AuditView,
     ClockView,
+    FlagView,
     ForumPostSpec,
     ForumPostView,
+    GeneralizationRow,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -276,6 +280,8 @@ class ArenaService:
                 self.store.append_event(cur, "attempt_submitted", actor=principal.id,
                                         attempt_id=attempt_id, task=spec.task,
                                         code_sha256=code_sha)
+                flag_static_scan(self.store, cur, attempt_id=attempt_id,
+                                 participant_id=principal.id, source=spec.source)
         if found:
             return self.get_attempt(principal, found), False
         self.on_submit()
@@ -309,7 +315,13 @@ class ArenaService:
             wall_seconds=row["wall_seconds"], cpu_seconds=row["cpu_seconds"],
             peak_mb=row["peak_mb"], error=row["error"], error_kind=row["error_kind"],
             traceback=row["traceback"], log_tail=row["log_tail"],
-            source=row["source"] if (own or staff) else None)
+            source=row["source"] if (own or staff) else None,
+            released=row["released"] is not False, disqualified=bool(row["disqualified"]))
+        if not view.released and not staff:
+            view.public = None
+            view.public_withheld = (
+                "held back by the Ladder: it did not beat your best public PGR by "
+                f"{self.protocol.feedback.ladder_margin}")
         if self._may_see_private(principal):
             view.private = self._score_view(scores.get("private"), digits)
         if view.status is AttemptStatus.QUEUED:
@@ -425,6 +437,87 @@ class ArenaService:
                       clocked_in_since=clock.clocked_in_since,
                       active_seconds=clock.active_seconds)
 
+    # ------------------------------------------------------------------------ integrity review
+    def flags(self, principal: ParticipantRecord) -> list[FlagView]:
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        return [FlagView(**{**r, "detail": json.loads(r["detail"])}) for r in
+                self.store.db.rows("SELECT * FROM flags ORDER BY created_at, id")]
+
+    def audits(self, principal: ParticipantRecord) -> list[AuditView]:
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        return [AuditView(**r) for r in self.store.db.rows(
+            "SELECT id, kind, attempt_id, task, status, pgr, accuracy, error FROM audits "
+            "ORDER BY created_at, id")]
+
+    def request_ablation(self, principal: ParticipantRecord, attempt_id: str) -> AuditView:
+        """On demand: a teacher ablation of any scored attempt."""
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        row = self._own_attempt(principal, attempt_id)
+        if row["status"] != AttemptStatus.SCORED.value:
+            raise ConflictError(f"attempt {attempt_id} is {row['status']}, not scored")
+        with self.store.db.transaction() as cur:
+            audit_id = self._queue_audit(cur, kind="teacher_ablation", attempt_id=attempt_id,
+                                         task=row["task"])
+        self.on_submit()
+        return next(a for a in self.audits(principal) if a.id == audit_id)
+
+    def disqualify(self, principal: ParticipantRecord, attempt_id: str, *,
+                   reason: str) -> AttemptView:
+        self.require(principal, Role.ADMIN)
+        self._own_attempt(principal, attempt_id)
+        with self.store.db.transaction() as cur:
+            cur.execute("UPDATE attempts SET disqualified = TRUE WHERE id = ?", [attempt_id])
+            self.store.append_event(cur, "attempt_disqualified", actor=principal.id,
+                                    attempt_id=attempt_id, reason=reason)
+        return self.get_attempt(principal, attempt_id)
+
+    def finalize(self, principal: ParticipantRecord, *, force: bool = False) -> dict[str, Any]:
+        """At window end: re-run each participant's top-k methods on every held-out task, and
+        reveal private scores to everyone. `force` closes an open window now (audited)."""
+        self.require(principal, Role.ADMIN)
+        now = self.clock()
+        if now < self.ends_at and not force:
+            raise ConflictError(f"the window is open until {self.ends_at:%Y-%m-%d %H:%M} UTC; "
+                                "finalize then, or force it to close the window now")
+        top_k = self.protocol.audits.top_k
+        with self.store.db.transaction() as cur:
+            if now < self.ends_at:
+                cur.execute("UPDATE study SET ends_at = ? WHERE id = 1", [now])
+                self.store.append_event(cur, "window_closed_early", actor=principal.id,
+                                        planned_end=self.ends_at)
+                self.ends_at = now
+            tops = cur.execute(
+                "SELECT id, task FROM attempts WHERE status = 'scored' AND NOT "
+                "coalesce(disqualified, FALSE) QUALIFY row_number() OVER (PARTITION BY "
+                "participant_id ORDER BY private_pgr + public_pgr DESC NULLS LAST, id) <= ?",
+                [top_k]).fetchall()
+            queued = 0
+            for attempt_id, _task in tops:
+                for held_out in self.protocol.tasks.held_out:
+                    self._queue_audit(cur, kind="heldout", attempt_id=attempt_id, task=held_out)
+                    queued += 1
+            self.store.append_event(cur, "study_finalized", actor=principal.id,
+                                    attempts=len(tops), audits=queued)
+        self.on_submit()
+        return {"attempts": len(tops), "audits_queued": queued}
+
+    def generalization(self, principal: ParticipantRecord) -> list[GeneralizationRow]:
+        """Each finalized attempt × held-out task: PGR of the re-run (None until it is done)."""
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        rows = self.store.db.rows(
+            "SELECT t.participant_id, p.display_name, p.arm, t.id AS attempt_id, "
+            "t.public_pgr, t.private_pgr, a.task, a.pgr FROM audits a "
+            "JOIN attempts t ON t.id = a.attempt_id JOIN participants p ON p.id = "
+            "t.participant_id WHERE a.kind = 'heldout' ORDER BY p.display_name, t.id, a.task")
+        matrix: dict[str, GeneralizationRow] = {}
+        for r in rows:
+            entry = matrix.setdefault(r["attempt_id"], GeneralizationRow(
+                participant_id=r["participant_id"], display_name=r["display_name"],
+                arm=r["arm"], attempt_id=r["attempt_id"], hill_climb_public=r["public_pgr"],
+                hill_climb_private=r["private_pgr"], held_out={}))
+            entry.held_out[r["task"]] = r["pgr"]
+        return list(matrix.values())
+
     # --------------------------------------------------------------------------------- export
     def export_parquet(self, principal: ParticipantRecord, table: str) -> bytes:
         self.require(principal, Role.ANALYST, Role.ADMIN)
@@ -436,6 +529,8 @@ class ArenaService:
             "participants": "SELECT * FROM participants",
             "sessions": "SELECT * FROM sessions",
             "forum_posts": "SELECT * FROM forum_posts",
+            "flags": "SELECT * FROM flags",
+            "audits": "SELECT * FROM audits",
         }
         if table not in queries:
             raise NotFoundError(f"no export {table!r}; choose from {sorted(queries)}")
@@ -453,7 +548,7 @@ class ArenaService:
         with self.store.db.transaction() as cur:
             pick = self.store.next_queued(cur, caps=self.caps(), since=self.clock() - DAY)
             if pick is None:
-                return None
+                return self._claim_audit(cur)
             now = self.clock()
             row = cur.execute("SELECT tries FROM attempts WHERE id = ?", [pick["id"]]).fetchone()
             self.store.move(cur, pick["id"], AttemptStatus.QUEUED, AttemptStatus.RUNNING,
@@ -465,15 +560,71 @@ class ArenaService:
         return Job(attempt_id=pick["id"], participant_id=full[3], task=full[0],
                    seeds=json.loads(full[1]), source=full[2])
 
-    def heartbeat(self, attempt_id: str) -> bool:
+    def _claim_audit(self, cur) -> Job | None:
+        """Audits run when no attempt waits: participants' work always goes first."""
+        row = cur.execute("SELECT a.id, a.kind, a.task, t.id, t.participant_id, t.seeds, "
+                          "t.source FROM audits a JOIN attempts t ON t.id = a.attempt_id "
+                          "WHERE a.status = 'queued' ORDER BY a.created_at, a.id LIMIT 1"
+                          ).fetchone()
+        if row is None:
+            return None
+        cur.execute("UPDATE audits SET status = 'running', started_at = ? WHERE id = ?",
+                    [self.clock(), row[0]])
+        return Job(attempt_id=row[3], participant_id=row[4], task=row[2],
+                   seeds=json.loads(row[5]), source=row[6], kind=row[1], audit_id=row[0])
+
+    def _queue_audit(self, cur, *, kind: str, attempt_id: str, task: str) -> str:
+        audit_id = new_id("aud")
+        cur.execute("INSERT INTO audits (id, kind, attempt_id, task, status, created_at) "
+                    "VALUES (?, ?, ?, ?, 'queued', ?)",
+                    [audit_id, kind, attempt_id, task, self.clock()])
+        self.store.append_event(cur, "audit_queued", attempt_id=attempt_id, audit=audit_id,
+                                kind=kind, task=task)
+        return audit_id
+
+    def _record_audit(self, cur, job: Job, result: AttemptResult | None,
+                      infra_error: str | None) -> None:
+        all_part = (result.scores or {}).get("all") if result is not None else None
+        status = "done" if all_part is not None else "failed"
+        error = infra_error or (result.error if result is not None else None)
+        cur.execute("UPDATE audits SET status = ?, finished_at = ?, pgr = ?, accuracy = ?, "
+                    "scores_json = ?, error = ? WHERE id = ?",
+                    [status, self.clock(), all_part.pgr if all_part else None,
+                     all_part.accuracy if all_part else None,
+                     json.dumps({k: v.model_dump() for k, v in result.scores.items()})
+                     if all_part else None, error, job.audit_id])
+        self.store.append_event(cur, "audit_finished", attempt_id=job.attempt_id,
+                                audit=job.audit_id, kind=job.kind, status=status,
+                                pgr=all_part.pgr if all_part else None)
+        if job.kind != "teacher_ablation" or all_part is None or all_part.pgr is None:
+            return
+        original = json.loads(cur.execute("SELECT scores_json FROM attempts WHERE id = ?",
+                                          [job.attempt_id]).fetchone()[0])["all"]["pgr"]
+        tolerance = self.protocol.audits.ablation_tolerance
+        if original is not None and abs(original - all_part.pgr) < tolerance:
+            add_flag(self.store, cur, attempt_id=job.attempt_id,
+                     participant_id=job.participant_id, kind="ignores_teacher",
+                     original_pgr=original, permuted_labels_pgr=all_part.pgr,
+                     note="the score barely moves when the weak labels are shuffled: the "
+                          "method may not use the teacher (fine for unsupervised methods)")
+
+    def heartbeat(self, job: Job) -> bool:
+        if job.kind != "attempt":  # an audit runs until done; its attempt is long finished
+            row = self.store.db.one("SELECT status FROM audits WHERE id = ?", [job.audit_id])
+            return row is not None and row["status"] == "running"
         with self.store.db.transaction() as cur:
             hit = cur.execute("UPDATE attempts SET heartbeat_at = ? WHERE id = ? AND status = "
-                              "'running' RETURNING id", [self.clock(), attempt_id]).fetchall()
+                              "'running' RETURNING id", [self.clock(), job.attempt_id]
+                              ).fetchall()
         return bool(hit)
 
     def finish(self, job: Job, result: AttemptResult | None, infra_error: str | None) -> None:
         """Record an outcome. Infrastructure faults requeue once, then fail without charge."""
         attempt_id = job.attempt_id
+        if job.kind != "attempt":
+            with self.store.db.transaction() as cur:
+                self._record_audit(cur, job, result, infra_error)
+            return
         if infra_error is None and result is not None and any(
                 o.error_kind == "infrastructure" for o in result.outcomes):
             infra_error = next(o.error for o in result.outcomes
@@ -537,11 +688,39 @@ class ArenaService:
             for o in result.outcomes])
         self.store.append_event(cur, f"attempt_{status.value}", attempt_id=attempt_id,
                                 public_pgr=pub.get("pgr"), error=result.error)
+        if status is AttemptStatus.SCORED:
+            self._after_scoring(cur, attempt_id, pub.get("pgr"),
+                                [np.asarray(o.probs) for o in result.outcomes if o.probs])
+
+    def _after_scoring(self, cur, attempt_id: str, public_pgr: float | None,
+                       probs: list[np.ndarray]) -> None:
+        row = dict(zip(("id", "participant_id", "task"), cur.execute(
+            "SELECT id, participant_id, task FROM attempts WHERE id = ?", [attempt_id]
+        ).fetchone(), strict=True))
+        feedback = self.protocol.feedback
+        released = ladder_release(cur, row=row, public_pgr=public_pgr,
+                                  margin=feedback.ladder_margin)
+        if not released:
+            cur.execute("UPDATE attempts SET released = FALSE WHERE id = ?", [attempt_id])
+            self.store.append_event(cur, "score_withheld", attempt_id=attempt_id,
+                                    margin=feedback.ladder_margin)
+        flag_probing(self.store, cur, row=row, probs=probs, max_diff=feedback.probe_max_diff)
+        if self.protocol.audits.teacher_ablation and released and public_pgr is not None:
+            best = cur.execute(
+                "SELECT max(public_pgr) FROM attempts WHERE participant_id = ? AND task = ? "
+                "AND status = 'scored' AND id <> ?",
+                [row["participant_id"], row["task"], attempt_id]).fetchone()[0]
+            if best is None or public_pgr > best:  # a new personal best: audit it
+                self._queue_audit(cur, kind="teacher_ablation", attempt_id=attempt_id,
+                                  task=row["task"])
 
     def recover(self) -> list[str]:
         """At start: every attempt left `running` by a dead server is requeued once, or failed
         without charge if it already had its retry. Returns the ids touched."""
         touched = []
+        with self.store.db.transaction() as cur:  # audits have no quota: simply run them again
+            cur.execute("UPDATE audits SET status = 'queued', started_at = NULL "
+                        "WHERE status = 'running'")
         for row in self.store.attempts_with_status(AttemptStatus.RUNNING):
             with self.store.db.transaction() as cur:
                 self._infra_fault(cur, row["id"], "the server stopped while the attempt ran")

@@ -201,6 +201,7 @@ class Store:
             "a.public_pgr, a.finished_at, count(*) OVER (PARTITION BY a.participant_id) AS n "
             "FROM attempts a JOIN participants p ON p.id = a.participant_id "
             "WHERE a.task = ? AND a.status = 'scored' AND a.public_pgr IS NOT NULL "
+            "AND coalesce(a.released, TRUE) AND NOT coalesce(a.disqualified, FALSE) "
             "QUALIFY row_number() OVER (PARTITION BY a.participant_id "
             "  ORDER BY a.public_pgr DESC, a.finished_at) = 1 "
             "ORDER BY a.public_pgr DESC, a.finished_at", [task])
