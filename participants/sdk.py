@@ -218,6 +218,10 @@ class ArenaClient:
     def request_ablation(self, attempt_id: str) -> AuditView:
         return self._post(f"/v1/admin/attempts/{attempt_id}/ablation", AuditView)
 
+    def review(self, attempt_id: str, *, transcript: str | None = None) -> dict[str, Any]:
+        return self._request("POST", f"/v1/admin/attempts/{attempt_id}/review",
+                             json={"transcript": transcript}).json()
+
     def disqualify(self, attempt_id: str, reason: str) -> AttemptView:
         return self._post(f"/v1/admin/attempts/{attempt_id}/disqualify", AttemptView,
                           ReasonSpec(reason=reason))

@@ -27,6 +27,7 @@ from study.errors import (
     PayloadTooLargeError,
     QuotaError,
 )
+from study.llm_review import Review, ReviewUnavailableError
 from study.records import (
     AttemptView,
     AuditView,
@@ -43,6 +44,7 @@ from study.records import (
     ProtocolAmendSpec,
     QuotaView,
     ReasonSpec,
+    ReviewSpec,
     Role,
     StudyView,
     SubmitSpec,
@@ -53,7 +55,8 @@ from study.service import ArenaService
 
 REPO = Path(__file__).resolve().parent.parent
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, ConflictError: 409,
-          PayloadTooLargeError: 413, InvalidError: 422, QuotaError: 429}
+          PayloadTooLargeError: 413, InvalidError: 422, QuotaError: 429,
+          ReviewUnavailableError: 502}
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,13 @@ def _routes(app: FastAPI) -> None:
     def ablation(attempt_id: str, service: ServiceDep, me: Principal) -> AuditView:
         """Re-run a scored attempt with permuted weak labels (a teacher ablation)."""
         return service.request_ablation(me, attempt_id)
+
+    @app.post("/v1/admin/attempts/{attempt_id}/review", tags=["analyst"])
+    def review(attempt_id: str, service: ServiceDep, me: Principal,
+               spec: ReviewSpec | None = None) -> Review:
+        """An LLM review of the source (and an optional agent transcript) against the rubric
+        of known hacks; a verdict other than clean is flagged."""
+        return service.review(me, attempt_id, transcript=spec.transcript if spec else None)
 
     @app.post("/v1/admin/attempts/{attempt_id}/disqualify", tags=["admin"])
     def disqualify(attempt_id: str, spec: ReasonSpec, service: ServiceDep, me: Principal

@@ -60,6 +60,7 @@ class AuditSpec(_Strict):
     teacher_ablation: bool = True  # re-run each new personal best with permuted weak labels
     ablation_tolerance: float = Field(0.1, ge=0)  # |ΔPGR| below this: "ignores the teacher"
     top_k: int = Field(3, ge=1, le=20)  # per participant, re-run on held-out tasks at finalize
+    review_model: str = "claude-opus-4-6"  # the optional LLM review (needs ANTHROPIC_API_KEY)
 
 
 class Visibility(_Strict):

@@ -89,6 +89,10 @@ class SubmitSpec(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class ReviewSpec(BaseModel):
+    transcript: str | None = Field(None, max_length=2_000_000)
+
+
 class ReasonSpec(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -138,6 +139,11 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
                         tasks=tasks, task_views=views)
     platform.service = ArenaService(store, protocol, task_info=views.__getitem__,
                                     rescore=platform.rescore)
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        import anthropic
+
+        # The SDK also honours ANTHROPIC_BASE_URL, which is how tests reach a fake API.
+        platform.service.reviewer = anthropic.Anthropic(max_retries=3)
     requeued = platform.service.recover()
     if requeued:
         log.warning("recovered %d attempt(s) left running: %s", len(requeued), requeued)

@@ -30,6 +30,7 @@ from study.errors import (
     QuotaError,
 )
 from study.integrity import add_flag, flag_probing, flag_static_scan, ladder_release
+from study.llm_review import Review, review_method
 from study.protocol import ProtocolSpec, parse_protocol
 from study.records import (
     AttemptStatus,
@@ -82,6 +83,7 @@ class ArenaService:
         self._task_info = task_info or (lambda name: {"name": name})
         self.on_submit = on_submit or (lambda: None)
         self._rescore = rescore
+        self.reviewer = None  # an anthropic.Anthropic client, when a key is configured
         study = store.get_study()
         if study is None:
             raise NotFoundError("this database holds no study: run `arena study create` first")
@@ -460,6 +462,28 @@ class ArenaService:
                                          task=row["task"])
         self.on_submit()
         return next(a for a in self.audits(principal) if a.id == audit_id)
+
+    def review(self, principal: ParticipantRecord, attempt_id: str, *,
+               transcript: str | None = None) -> Review:
+        """The optional LLM review; a verdict other than clean becomes a flag."""
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        row = self._own_attempt(principal, attempt_id)
+        if self.reviewer is None:
+            raise ConflictError("LLM review is not configured: start the server with "
+                                "ANTHROPIC_API_KEY set")
+        review = review_method(self.reviewer, source=row["source"], transcript=transcript,
+                               model=self.protocol.audits.review_model)
+        with self.store.db.transaction() as cur:
+            self.store.append_event(cur, "attempt_reviewed", actor=principal.id,
+                                    attempt_id=attempt_id, verdict=review.verdict,
+                                    model=review.model, input_tokens=review.input_tokens,
+                                    output_tokens=review.output_tokens)
+            if review.verdict != "clean":
+                add_flag(self.store, cur, attempt_id=attempt_id,
+                         participant_id=row["participant_id"], kind="llm_review",
+                         verdict=review.verdict,
+                         findings=[f.model_dump() for f in review.findings])
+        return review
 
     def disqualify(self, principal: ParticipantRecord, attempt_id: str, *,
                    reason: str) -> AttemptView:

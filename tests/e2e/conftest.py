@@ -38,12 +38,13 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120, slots: int = 1) -> None:
+    def start(self, timeout: float = 120, slots: int = 1,
+              env: dict[str, str] | None = None) -> None:
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "study.cli", "serve", "--data-dir", str(self.data_dir),
              "--port", str(self.port), "--slots", str(slots)], cwd=REPO, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + timeout
         with ArenaClient(self.url, retries=0, timeout=2) as probe:
             while time.monotonic() < deadline:
