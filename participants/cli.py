@@ -49,6 +49,7 @@ def show_attempt(view) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    register_agents(app)
     participant = typer.Typer(help="Admin: add participants and manage their tokens.")
     app.add_typer(participant, name="participant")
 
@@ -183,6 +184,95 @@ def register(app: typer.Typer) -> None:
             table.add_row(str(r.rank), r.display_name, r.arm or "", r.kind, str(r.best_pgr),
                           str(r.attempts))
         console.print(table)
+
+
+def _agent_client(workspace: Path, *, url: str | None, admin_token: str | None, arm: str,
+                  name: str) -> ArenaClient:
+    """The agent's own token, kept in its workspace so a restarted harness is the same
+    participant; the first time, an admin token registers it."""
+    token_file = workspace / ".token"
+    if token_file.exists():
+        return ArenaClient(url, token_file.read_text().strip())
+    if not admin_token:
+        raise typer.BadParameter(f"{name} has no token yet: pass --admin-token (or set "
+                                 "ARENA_ADMIN_TOKEN) so it can be registered")
+    with ArenaClient(url, admin_token) as admin:
+        issued = admin.add_participant(name, arm=arm, kind="agent")
+    workspace.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(issued.token + "\n")
+    token_file.chmod(0o600)
+    return ArenaClient(url, issued.token)
+
+
+def register_agents(app: typer.Typer) -> None:
+    agents = typer.Typer(help="Run AI participants (Claude agents, or the scripted agent).")
+    app.add_typer(agents, name="agents")
+
+    @agents.command("run")
+    def run_agents(
+            n: Annotated[int, typer.Option(min=1, max=32, help="How many agents.")] = 3,
+            model: Annotated[str, typer.Option(help="Claude model, or 'scripted'.")]
+            = "claude-opus-4-6",
+            task: str = "rt_sentiment",
+            max_usd: Annotated[float, typer.Option(help="Dollar budget per agent.")] = 50.0,
+            max_hours: Annotated[float, typer.Option(help="Time budget per agent.")] = 24.0,
+            max_iterations: int = 100, turns: int = 20,
+            workspaces: Annotated[Path, typer.Option(help="Agents' private folders.")]
+            = Path("arena-data/agents"),
+            directions: Annotated[Path | None, typer.Option(
+                help="A file with one research direction per line.")] = None,
+            admin_token: Annotated[str | None, typer.Option(envvar="ARENA_ADMIN_TOKEN")] = None,
+            url: UrlOpt = None) -> None:
+        """Run N agents in parallel until their budgets run out; a rerun resumes them."""
+        import threading
+
+        from participants.agents.directions import DIRECTIONS
+        from participants.agents.harness import Agent, AgentConfig
+        from participants.agents.scripted import run_scripted
+
+        if model == "scripted":
+            client = _agent_client(workspaces / "scripted", url=url, admin_token=admin_token,
+                                   arm="automated-baseline", name="scripted-baseline")
+            ids = run_scripted(client, task=task)
+            console.print(f"scripted agent ran {len(ids)} attempt(s)")
+            return
+        import os
+
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            console.print("[red]set ANTHROPIC_API_KEY[/red] to run Claude agents "
+                          "(or use --model scripted)")
+            raise typer.Exit(2)
+        import anthropic
+
+        pool = (directions.read_text().splitlines() if directions else list(DIRECTIONS))
+        pool = [d for d in pool if d.strip()]
+        runners = []
+        for i in range(n):
+            name = f"claude-{i + 1}"
+            workspace = workspaces / name
+            config = AgentConfig(name=name, direction=pool[i % len(pool)], workspace=workspace,
+                                 model=model, task=task, max_usd=max_usd,
+                                 max_hours=max_hours, max_iterations=max_iterations,
+                                 turns_per_iteration=turns)
+            client = _agent_client(workspace, url=url, admin_token=admin_token, arm="ai",
+                                   name=name)
+            runners.append(Agent(config, client, anthropic.Anthropic(max_retries=5)))
+        threads = [threading.Thread(target=a.run, name=a.config.name) for a in runners]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for a in runners:
+            console.print(f"{a.config.name}: {a.state.stopped}; ${a.state.spent_usd:.2f}, "
+                          f"{a.state.iteration} iteration(s)")
+
+    @app.command()
+    def mcp(transport: Annotated[str, typer.Option(help="stdio or streamable-http.")] = "stdio",
+            port: int = 8766, url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Serve the participant tools over MCP, for any MCP client (e.g. Claude Code)."""
+        from participants.mcp_server import serve
+
+        serve(url=url, token=token, transport=transport, port=port)
 
 
 def main() -> None:  # pragma: no cover

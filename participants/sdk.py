@@ -18,6 +18,8 @@ from study.records import (
     AttemptView,
     AuditView,
     ClockView,
+    DryRunSpec,
+    DryRunView,
     FlagView,
     ForumPostSpec,
     ForumPostView,
@@ -35,6 +37,9 @@ from study.records import (
     StudyView,
     SubmitSpec,
     TaskView,
+    TranscriptSpec,
+    UsageSpec,
+    UsageView,
 )
 
 T = TypeVar("T")
@@ -164,6 +169,25 @@ class ArenaClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"attempt {attempt_id} still {view.status.value}")
             time.sleep(poll)
+
+    def dry_run(self, source: str | Path, task: str) -> DryRunView:
+        """Run once on the public inputs, unscored and not counted: does it work?"""
+        if isinstance(source, Path):
+            source = source.read_text(encoding="utf-8")
+        return self._post("/v1/dry-run", DryRunView, DryRunSpec(task=task, source=source))
+
+    def report_usage(self, usage: UsageSpec) -> None:
+        self._request("POST", "/v1/usage", json=usage.model_dump())
+
+    def report_transcript(self, entries: list[TranscriptSpec]) -> int:
+        return self._request("POST", "/v1/transcripts",
+                             json=[e.model_dump() for e in entries]).json()["written"]
+
+    def usage(self) -> list[UsageView]:
+        return self._get("/v1/admin/usage", list[UsageView])
+
+    def transcript(self, participant_id: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/v1/admin/transcripts/{participant_id}").json()
 
     def leaderboard(self, task: str | None = None) -> list[LeaderboardRow]:
         return self._get("/v1/leaderboard", list[LeaderboardRow], task=task)

@@ -68,6 +68,33 @@ def score_attempt(task: Task, baselines: FixedBaselines, probs: list[np.ndarray]
                              baselines.weak_test_probs(), baselines.ceiling_test_probs())
 
 
+def dry_run(method: Path, task: Task, *, pair: ModelPair, budget: Budget, sandbox: bool = True,
+            seed: int = 0) -> dict:
+    """Run a method once on the participant bundle and describe its output, unscored: what an
+    agent (or a person) may check before spending an attempt. No gold label is read."""
+    baselines = fixed_baselines(task, pair)
+    bundle = write_bundle(task, pair, baselines)
+    work = Path(tempfile.mkdtemp(prefix="dryrun-", dir=cache_dir()))
+    try:
+        stage_method(Path(method), work / "method")
+        run = run_method_process(work / "method" / "method.py", bundle, work / "seed",
+                                 seed=seed, budget=budget, models_dirs=model_dirs(pair),
+                                 sandbox=sandbox)
+        out = {"ok": run.status == "ok", "error": run.error, "traceback": run.traceback,
+               "log_tail": run.log_tail[-8000:], "wall_seconds": run.wall_s}
+        if run.status == "ok":
+            try:
+                probs = validate_predictions(run.raw, task.info.sizes["test"])
+            except PredictionError as exc:
+                out.update(ok=False, error=exc.message)
+            else:
+                out.update(n_predictions=len(probs), mean_prediction=float(probs.mean()),
+                           share_above_half=float((probs >= 0.5).mean()))
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def choose_seeds(count: int) -> list[int]:
     """Seeds are the server's, never the method's: a method cannot cherry-pick them."""
     return [secrets.randbelow(2**31 - 1) for _ in range(count)]

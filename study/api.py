@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +32,8 @@ from study.records import (
     AttemptView,
     AuditView,
     ClockView,
+    DryRunSpec,
+    DryRunView,
     FlagView,
     ForumPostSpec,
     ForumPostView,
@@ -49,6 +51,9 @@ from study.records import (
     StudyView,
     SubmitSpec,
     TaskView,
+    TranscriptSpec,
+    UsageSpec,
+    UsageView,
 )
 from study.server import Platform, open_platform
 from study.service import ArenaService
@@ -187,6 +192,31 @@ def _routes(app: FastAPI) -> None:
         if not created:
             response.status_code = 200
         return view
+
+    @app.post("/v1/dry-run", tags=["attempts"])
+    def dry_run(spec: DryRunSpec, service: ServiceDep, me: Principal) -> DryRunView:
+        """Run a method once on the public inputs: unscored, not counted as an attempt."""
+        return service.dry_run(me, spec)
+
+    @app.post("/v1/usage", tags=["agents"], status_code=204)
+    def usage(spec: UsageSpec, service: ServiceDep, me: Principal) -> None:
+        """An agent harness reports one model turn's tokens and dollars (idempotent)."""
+        service.record_usage(me, spec)
+
+    @app.post("/v1/transcripts", tags=["agents"])
+    def transcripts(entries: list[TranscriptSpec], service: ServiceDep, me: Principal
+                    ) -> dict[str, int]:
+        return {"written": service.record_transcript(me, entries)}
+
+    @app.get("/v1/admin/usage", tags=["analyst"])
+    def usage_table(service: ServiceDep, me: Principal) -> list[UsageView]:
+        """Per participant: model turns, tokens, dollars and active hours."""
+        return service.usage(me)
+
+    @app.get("/v1/admin/transcripts/{participant_id}", tags=["analyst"])
+    def transcript(participant_id: str, service: ServiceDep, me: Principal
+                   ) -> list[dict[str, Any]]:
+        return service.transcript(me, participant_id)
 
     @app.get("/v1/attempts", tags=["attempts"])
     def list_attempts(service: ServiceDep, me: Principal, task: str | None = None,

@@ -89,6 +89,58 @@ class SubmitSpec(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class UsageSpec(BaseModel):
+    """One model turn of an agent, reported by its harness. `turn_key` makes the report
+    idempotent: a resumed harness that reports a turn again is not counted twice."""
+
+    turn_key: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=100)
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cache_read_tokens: int = Field(0, ge=0)
+    cache_write_tokens: int = Field(0, ge=0)
+    cost_usd: float = Field(ge=0, le=10_000)
+
+
+class TranscriptSpec(BaseModel):
+    turn_key: str = Field(min_length=1, max_length=200)
+    iteration: int = Field(ge=0)
+    role: str = Field(pattern=r"^(user|assistant|tool|system|note)$")
+    content: str = Field(max_length=2_000_000)
+
+
+class UsageView(BaseModel):
+    participant_id: str
+    display_name: str
+    arm: str | None
+    kind: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    active_hours: float
+
+
+class DryRunSpec(BaseModel):
+    task: str = Field(min_length=1, max_length=100)
+    source: str
+
+
+class DryRunView(BaseModel):
+    """A method run once on the public inputs, unscored: does it run, and what does it return?"""
+
+    ok: bool
+    error: str | None = None
+    traceback: str | None = None
+    log_tail: str = ""
+    n_predictions: int | None = None
+    mean_prediction: float | None = None
+    share_above_half: float | None = None
+    wall_seconds: float = 0.0
+
+
 class ReviewSpec(BaseModel):
     transcript: str | None = Field(None, max_length=2_000_000)
 

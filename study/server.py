@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.attempt import AttemptResult, run_attempt, score_attempt
+from runner.attempt import AttemptResult, dry_run, run_attempt, score_attempt
 from runner.method import Budget
 from runner.method.sandbox import SandboxUnavailableError, require_sandbox
 from runner.scheduler import Job, Scheduler
@@ -92,6 +92,16 @@ class Platform:
                                public_fraction=self.protocol.feedback.public_fraction,
                                cancel=cancel, permute_weak_labels=permute)
 
+    def dry_run(self, task_name: str, source: str) -> dict[str, Any]:
+        limits = self.protocol.limits
+        with tempfile.TemporaryDirectory(prefix="dryrun-") as tmp:
+            path = Path(tmp) / "method.py"
+            path.write_text(source, encoding="utf-8")
+            return dry_run(path, self.tasks[task_name], pair=self.pair,
+                           budget=Budget(seconds=min(limits.attempt_seconds, 120.0),
+                                         memory_mb=limits.memory_mb),
+                           sandbox=self.protocol.sandbox)
+
     def rescore(self, task_name: str, probs: list[np.ndarray],
                 public_fraction: float) -> dict[str, Any]:
         task = self.tasks[task_name]
@@ -139,6 +149,7 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
                         tasks=tasks, task_views=views)
     platform.service = ArenaService(store, protocol, task_info=views.__getitem__,
                                     rescore=platform.rescore)
+    platform.service.dry_runner = platform.dry_run
     if os.environ.get("ANTHROPIC_API_KEY"):
         import anthropic
 

@@ -37,6 +37,8 @@ from study.records import (
     AttemptView,
     AuditView,
     ClockView,
+    DryRunSpec,
+    DryRunView,
     FlagView,
     ForumPostSpec,
     ForumPostView,
@@ -52,6 +54,9 @@ from study.records import (
     ScoreView,
     StudyView,
     SubmitSpec,
+    TranscriptSpec,
+    UsageSpec,
+    UsageView,
 )
 from study.store import Store, utcnow
 from study.store.queries import new_id
@@ -84,6 +89,7 @@ class ArenaService:
         self.on_submit = on_submit or (lambda: None)
         self._rescore = rescore
         self.reviewer = None  # an anthropic.Anthropic client, when a key is configured
+        self.dry_runner: Callable[[str, str], dict[str, Any]] | None = None
         study = store.get_study()
         if study is None:
             raise NotFoundError("this database holds no study: run `arena study create` first")
@@ -288,6 +294,19 @@ class ArenaService:
             return self.get_attempt(principal, found), False
         self.on_submit()
         return self.get_attempt(principal, attempt_id), True
+
+    def dry_run(self, principal: ParticipantRecord, spec: DryRunSpec) -> DryRunView:
+        """Run a method once, unscored and uncharged, to check that it runs (one seed)."""
+        self.require(principal, Role.PARTICIPANT)
+        if spec.task not in self.protocol.tasks.hill_climb:
+            raise NotFoundError(f"unknown task {spec.task!r}; this study takes "
+                                f"{self.protocol.tasks.hill_climb}")
+        self._validate_source(spec.source)
+        if self.dry_runner is None:
+            raise ConflictError("this server runs no methods (no runner attached)")
+        with self.store.db.transaction() as cur:
+            self.store.append_event(cur, "dry_run", actor=principal.id, task=spec.task)
+        return DryRunView(**self.dry_runner(spec.task, spec.source))
 
     # ------------------------------------------------------------------------- reading attempts
     def _may_see_private(self, principal: ParticipantRecord) -> bool:
@@ -541,6 +560,56 @@ class ArenaService:
                 hill_climb_private=r["private_pgr"], held_out={}))
             entry.held_out[r["task"]] = r["pgr"]
         return list(matrix.values())
+
+    # ------------------------------------------------------------------------ agents' accounts
+    def record_usage(self, principal: ParticipantRecord, spec: UsageSpec) -> None:
+        self.require(principal, Role.PARTICIPANT)
+        with self.store.db.transaction() as cur:
+            if cur.execute("SELECT 1 FROM usage WHERE participant_id = ? AND turn_key = ?",
+                           [principal.id, spec.turn_key]).fetchone():
+                return  # already counted: a resumed harness reporting again
+            cur.execute("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [principal.id, spec.turn_key, self.clock(), spec.model,
+                         spec.input_tokens, spec.output_tokens, spec.cache_read_tokens,
+                         spec.cache_write_tokens, spec.cost_usd])
+
+    def record_transcript(self, principal: ParticipantRecord, entries: list[TranscriptSpec]
+                          ) -> int:
+        self.require(principal, Role.PARTICIPANT)
+        written = 0
+        with self.store.db.transaction() as cur:
+            for e in entries:
+                if cur.execute("SELECT 1 FROM transcripts WHERE participant_id = ? AND "
+                               "turn_key = ? AND role = ?",
+                               [principal.id, e.turn_key, e.role]).fetchone():
+                    continue
+                cur.execute("INSERT INTO transcripts VALUES (?, ?, ?, ?, ?, ?)",
+                            [principal.id, e.turn_key, self.clock(), e.iteration, e.role,
+                             e.content])
+                written += 1
+        return written
+
+    def usage(self, principal: ParticipantRecord) -> list[UsageView]:
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        now = self.clock()
+        rows = self.store.db.rows(
+            "SELECT p.id AS participant_id, p.display_name, p.arm, p.kind, "
+            "count(u.turn_key) AS turns, coalesce(sum(u.input_tokens), 0) AS input_tokens, "
+            "coalesce(sum(u.output_tokens), 0) AS output_tokens, "
+            "coalesce(sum(u.cache_read_tokens), 0) AS cache_read_tokens, "
+            "coalesce(sum(u.cache_write_tokens), 0) AS cache_write_tokens, "
+            "coalesce(sum(u.cost_usd), 0) AS cost_usd FROM participants p "
+            "LEFT JOIN usage u ON u.participant_id = p.id WHERE p.role = 'participant' "
+            "GROUP BY ALL ORDER BY p.display_name")
+        return [UsageView(**r, active_hours=self.store.active_seconds(r["participant_id"], now)
+                          / 3600) for r in rows]
+
+    def transcript(self, principal: ParticipantRecord, participant_id: str
+                   ) -> list[dict[str, Any]]:
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        return self.store.db.rows(
+            "SELECT turn_key, recorded_at, iteration, role, content FROM transcripts "
+            "WHERE participant_id = ? ORDER BY recorded_at, turn_key", [participant_id])
 
     # --------------------------------------------------------------------------------- export
     def export_parquet(self, principal: ParticipantRecord, table: str) -> bytes:

@@ -1,0 +1,1 @@
+"""AI participants: Claude research agents on the Messages API, and a scripted agent."""
