@@ -203,17 +203,23 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
             issued = create_study(data_dir, load_protocol(protocol))
             _save_token(data_dir / "admin.token", issued.token)
         token_file = data_dir / "participant.token"
-        if not token_file.exists():
+        bot_file = data_dir / "scripted.token"
+        spec = load_protocol(protocol)
+        wanted = [(token_file, "researcher", spec.arm_names[0], ParticipantKind.HUMAN)]
+        if "automated-baseline" in spec.arm_names:
+            wanted.append((bot_file, "scripted-baseline", "automated-baseline",
+                           ParticipantKind.AGENT))
+        missing = [w for w in wanted if not w[0].exists()]
+        if missing:
             db = Database(db_path(data_dir))
             try:
-                store = Store(db)
-                spec = load_protocol(protocol)
-                researcher = ArenaService(store, spec).add_participant(
-                    ParticipantSpec(display_name="researcher", arm=spec.arm_names[0],
-                                    kind=ParticipantKind.HUMAN), actor=None)
+                service = ArenaService(Store(db), spec)
+                for path, name, arm, kind in missing:
+                    issued = service.add_participant(
+                        ParticipantSpec(display_name=name, arm=arm, kind=kind), actor=None)
+                    _save_token(path, issued.token)
             finally:
                 db.close()
-            _save_token(token_file, researcher.token)
     except ArenaError as exc:
         _fail(exc)
     url = f"http://{host}:{port}"
@@ -222,7 +228,43 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
                   f"admin token: {data_dir / 'admin.token'}\n"
                   f"try: ARENA_URL={url} ARENA_TOKEN=$(cat {token_file}) "
                   f".venv/bin/arena submit baselines/logconf.py --wait")
+    if bot_file.exists():
+        _start_scripted_agent(url, bot_file.read_text().strip(), data_dir)
+        console.print(f"a scripted agent (arm automated-baseline) explores the baselines in "
+                      f"the background; its log: {data_dir / 'scripted.log'}")
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        console.print(f"Claude agents: ARENA_URL={url} ARENA_ADMIN_TOKEN=$(cat "
+                      f"{data_dir / 'admin.token'}) .venv/bin/arena agents run --n 3")
     serve(data_dir=data_dir, host=host, port=port, slots=slots)
+
+
+def _start_scripted_agent(url: str, token: str, data_dir: Path) -> None:
+    """A newcomer sees a live study without an API key: the scripted agent starts once the
+    server answers, in a daemon thread of this process, through the SDK like anyone else."""
+    import logging
+    import threading
+    import time
+
+    from participants.agents.scripted import run_scripted
+    from participants.sdk import ArenaClient
+
+    def work() -> None:
+        handler = logging.FileHandler(data_dir / "scripted.log")
+        logging.getLogger("w2s_arena.scripted").addHandler(handler)
+        logging.getLogger("w2s_arena.scripted").setLevel(logging.INFO)
+        with ArenaClient(url, token) as client:
+            for _ in range(3600):
+                try:
+                    if client.health():
+                        break
+                except Exception:
+                    time.sleep(1.0)
+            try:
+                run_scripted(client, poll=5.0)
+            except Exception:
+                logging.getLogger("w2s_arena.scripted").exception("the scripted agent stopped")
+
+    threading.Thread(target=work, name="scripted-agent", daemon=True).start()
 
 
 audit_app = typer.Typer(help="Check the study's hash-chained event log.")
