@@ -57,12 +57,7 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             with ArenaClient(url, admin_token) as admin:
-                for _ in range(600):
-                    try:
-                        if admin.health():
-                            break
-                    except Exception:
-                        time.sleep(0.2)
+                admin.wait_ready(timeout=300, poll=0.2)
                 token = admin.add_participant("bench", arm="human").token
             with ArenaClient(url, token) as client:
                 for _ in range(20):  # warm-up

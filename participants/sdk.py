@@ -116,6 +116,19 @@ class ArenaClient:
     def health(self) -> bool:
         return self._request("GET", "/v1/health").json().get("status") == "ok"
 
+    def wait_ready(self, timeout: float = 600.0, poll: float = 0.5) -> None:
+        """Block until the server answers its health check (it may still be preparing tasks)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._http.get("/v1/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no study server answered at {self.url}")
+            time.sleep(poll)
+
     def study(self) -> StudyView:
         return self._get("/v1/study", StudyView)
 

@@ -243,7 +243,6 @@ def _start_scripted_agent(url: str, token: str, data_dir: Path) -> None:
     server answers, in a daemon thread of this process, through the SDK like anyone else."""
     import logging
     import threading
-    import time
 
     from participants.agents.scripted import run_scripted
     from participants.sdk import ArenaClient
@@ -253,13 +252,8 @@ def _start_scripted_agent(url: str, token: str, data_dir: Path) -> None:
         logging.getLogger("w2s_arena.scripted").addHandler(handler)
         logging.getLogger("w2s_arena.scripted").setLevel(logging.INFO)
         with ArenaClient(url, token) as client:
-            for _ in range(3600):
-                try:
-                    if client.health():
-                        break
-                except Exception:
-                    time.sleep(1.0)
             try:
+                client.wait_ready(timeout=3600)
                 run_scripted(client, poll=5.0)
             except Exception:
                 logging.getLogger("w2s_arena.scripted").exception("the scripted agent stopped")
