@@ -37,6 +37,16 @@ def _active_hours_at(times: pd.Series, sessions: pd.DataFrame) -> np.ndarray:
     return seconds.sum(axis=1) / 3600.0
 
 
+def _api_dollars_at(times: pd.Series, spent: pd.DataFrame) -> np.ndarray:
+    """For each time t: the participant's API dollars recorded up to t."""
+    if spent.empty:
+        return np.zeros(len(times))
+    spent = spent.sort_values("recorded_at")
+    stamps = spent["recorded_at"].to_numpy(dtype="datetime64[us]")
+    total = np.concatenate([[0.0], np.cumsum(spent["cost_usd"].to_numpy(dtype=float))])
+    return total[np.searchsorted(stamps, times.to_numpy(dtype="datetime64[us]"), side="right")]
+
+
 def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
                    sessions: pd.DataFrame | None = None, usage: pd.DataFrame | None = None,
                    flags: pd.DataFrame | None = None,
@@ -62,12 +72,13 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
         mine = sessions[sessions["participant_id"] == pid]
         first = min([group["submitted_at"].min(), *mine["started_at"].tolist()])
         group["own_hours"] = _hours(group["finished_at"] - first)
+        if (group["kind"] == "imported").all():
+            # Published results keep their own clock: drawn from the study's start.
+            group["calendar_hours"] = group["own_hours"]
         group["active_hours"] = _active_hours_at(group["finished_at"], mine)
         group["compute_hours"] = group["cpu_seconds"].cumsum() / 3600.0
-        spent = usage[usage["participant_id"] == pid]
-        api = np.array([spent.loc[spent["recorded_at"] <= t, "cost_usd"].sum()
-                        for t in group["finished_at"]]) if len(spent) else 0.0
-        group["dollars"] = api + group["compute_hours"] * gpu_hour_price
+        group["dollars"] = _api_dollars_at(group["finished_at"], usage[
+            usage["participant_id"] == pid]) + group["compute_hours"] * gpu_hour_price
         parts.append(group)
     frame = pd.concat(parts) if parts else done.assign(
         own_hours=[], active_hours=[], compute_hours=[], dollars=[])

@@ -50,6 +50,7 @@ def show_attempt(view) -> None:
 
 def register(app: typer.Typer) -> None:
     register_agents(app)
+    register_analysis(app)
     participant = typer.Typer(help="Admin: add participants and manage their tokens.")
     app.add_typer(participant, name="participant")
 
@@ -184,6 +185,82 @@ def register(app: typer.Typer) -> None:
             table.add_row(str(r.rank), r.display_name, r.arm or "", r.kind, str(r.best_pgr),
                           str(r.attempts))
         console.print(table)
+
+
+def register_analysis(app: typer.Typer) -> None:
+    @app.command()
+    def report(out: Annotated[Path, typer.Option(help="The HTML file to write.")]
+               = Path("report.html"),
+               score: Annotated[str, typer.Option(help="public_pgr or private_pgr.")]
+               = "private_pgr",
+               gpu_hour_price: Annotated[float, typer.Option(
+                   help="Dollars per compute hour, added to agents' API cost.")] = 0.0,
+               bands: Annotated[bool, typer.Option(
+                   help="Bootstrap bands and paired tests (fetches per-item results).")] = True,
+               url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Analyst: write a self-contained HTML report and its tables (CSV, Parquet)."""
+        import pandas as pd
+
+        from analysis.data import from_exports, items_from_payload
+        from analysis.report import write_report
+
+        api = client(url, token)
+        try:
+            study = api.study()
+            usage = _usage_rows(api)
+            data = from_exports(api.export, study_start=pd.Timestamp(study.starts_at),
+                                study_end=pd.Timestamp(study.ends_at), usage=usage,
+                                generalization=[g.model_dump() for g in api.generalization()])
+            part = "private" if score.startswith("private") else "public"
+
+            def items(attempt_id: str):
+                try:
+                    return items_from_payload(api.item_results(attempt_id), part=part)
+                except ArenaAPIError as exc:
+                    if exc.status == 404:  # imported results carry no per-item data
+                        return None
+                    raise
+
+            with console.status("building the report"):
+                paths = write_report(data, out, title=study.name, score=score,
+                                     gpu_hour_price=gpu_hour_price,
+                                     items=items if bands else None)
+        except ArenaAPIError as exc:
+            fail(exc)
+        console.print(f"wrote {paths[0]} and {len(paths) - 1} table files in "
+                      f"{paths[1].parent}")
+
+    @app.command("import-aar")
+    def import_aar(files: list[Path], label: Annotated[str, typer.Option(
+                       help="Who the results are from, e.g. 'AAR vanilla'.")],
+                   url: UrlOpt = None, token: TokenOpt = None) -> None:
+        """Admin: import AAR per-seed result JSON files as an "imported" participant."""
+        import json
+
+        try:
+            contents = {f.name: json.loads(f.read_text()) for f in files}
+        except (OSError, json.JSONDecodeError) as exc:
+            console.print(f"[red]cannot read the files[/red]: {exc}")
+            raise typer.Exit(2) from None
+        try:
+            out = client(url, token).import_aar(label, contents)
+        except ArenaAPIError as exc:
+            fail(exc)
+        console.print(f"imported {len(out['attempts'])} attempt(s) as {out['participant_id']}")
+
+
+def _usage_rows(api: ArenaClient) -> list[dict]:
+    """Per-turn API costs are summed per participant by the server; the report spreads each
+    participant's total over time through the usage export when there is one."""
+    import io
+
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(io.BytesIO(api.export("usage")))
+    except ArenaAPIError:
+        return []
+    return frame[["participant_id", "recorded_at", "cost_usd"]].to_dict("records")
 
 
 def _agent_client(workspace: Path, *, url: str | None, admin_token: str | None, arm: str,

@@ -270,6 +270,13 @@ class ArenaClient:
     def generalization(self) -> list[GeneralizationRow]:
         return self._get("/v1/admin/generalization", list[GeneralizationRow])
 
+    def import_aar(self, label: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return self._request("POST", "/v1/admin/import",
+                             json={"label": label, "files": files}).json()
+
+    def item_results(self, attempt_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/admin/attempts/{attempt_id}/items").json()
+
     def export(self, table: str) -> bytes:
         return self._request("GET", f"/v1/export/{table}.parquet").content
 

@@ -38,6 +38,7 @@ from study.records import (
     ForumPostSpec,
     ForumPostView,
     GeneralizationRow,
+    ImportSpec,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -281,6 +282,16 @@ def _routes(app: FastAPI) -> None:
         service.require(me, Role.ADMIN)
         service.revoke_token(token_id, actor=me.id)
         return {"revoked": token_id}
+
+    @app.post("/v1/admin/import", tags=["admin"], status_code=201)
+    def import_aar(spec: ImportSpec, service: ServiceDep, me: Principal) -> dict[str, Any]:
+        """Import AAR per-seed result files as attempts of an "imported" participant."""
+        return service.import_aar(me, spec)
+
+    @app.get("/v1/admin/attempts/{attempt_id}/items", tags=["analyst"])
+    def items(attempt_id: str, service: ServiceDep, me: Principal) -> dict[str, Any]:
+        """Per-item correctness per seed, with the baselines' per-item means."""
+        return service.item_results(me, attempt_id)
 
     @app.get("/v1/admin/flags", tags=["analyst"])
     def flags(service: ServiceDep, me: Principal) -> list[FlagView]:

@@ -23,6 +23,7 @@ class ParticipantKind(StrEnum):
     HUMAN = "human"
     AGENT = "agent"
     SERVICE = "service"  # admins, analysts and other non-competing principals
+    IMPORTED = "imported"  # published results drawn beside a live study, never a submitter
 
 
 class AttemptStatus(StrEnum):
@@ -139,6 +140,11 @@ class DryRunView(BaseModel):
     mean_prediction: float | None = None
     share_above_half: float | None = None
     wall_seconds: float = 0.0
+
+
+class ImportSpec(BaseModel):
+    label: str = Field(min_length=1, max_length=80, description="who these results are from")
+    files: dict[str, dict[str, Any]] = Field(description="file name → parsed per-seed JSON")
 
 
 class ReviewSpec(BaseModel):

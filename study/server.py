@@ -27,6 +27,7 @@ from runner.teacher import ModelPair, fixed_baselines, resolve_pair
 from study.errors import ConflictError, NotFoundError
 from study.protocol import ProtocolSpec
 from study.records import IssuedToken, ParticipantKind, ParticipantSpec, Role
+from study.scoring import public_mask
 from study.service import ArenaService
 from study.store import Database, Store, utcnow
 from study.tasks import Task, prepare_task
@@ -102,6 +103,20 @@ class Platform:
                                          memory_mb=limits.memory_mb),
                            sandbox=self.protocol.sandbox)
 
+    def items(self, task_name: str, probs: list[np.ndarray]) -> dict[str, Any]:
+        task = self.tasks[task_name]
+        base = fixed_baselines(task, self.pair)
+        labels = np.array(task.labels("test"))
+        uids = [ex.uid for ex in task.splits["test"]]
+        hit = lambda p: ((np.asarray(p) >= 0.5) == labels)  # noqa: E731
+        return {"correct": [hit(p).astype(int).tolist() for p in probs],
+                "weak": np.mean([hit(p) for p in base.weak_test_probs()], axis=0).tolist(),
+                "ceiling": np.mean([hit(p) for p in base.ceiling_test_probs()],
+                                   axis=0).tolist(),
+                "public": public_mask(uids, task.info.content_hash,
+                                      self.protocol.feedback.public_fraction).tolist(),
+                "subsets": task.subsets("test")}
+
     def rescore(self, task_name: str, probs: list[np.ndarray],
                 public_fraction: float) -> dict[str, Any]:
         task = self.tasks[task_name]
@@ -150,6 +165,7 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
     platform.service = ArenaService(store, protocol, task_info=views.__getitem__,
                                     rescore=platform.rescore)
     platform.service.dry_runner = platform.dry_run
+    platform.service.items_for = platform.items
     if os.environ.get("ANTHROPIC_API_KEY"):
         import anthropic
 

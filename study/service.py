@@ -20,6 +20,7 @@ import numpy as np
 
 from runner.attempt import AttemptResult
 from runner.scheduler import Job
+from study.aar_import import parse_results
 from study.errors import (
     AuthError,
     ConflictError,
@@ -43,6 +44,7 @@ from study.records import (
     ForumPostSpec,
     ForumPostView,
     GeneralizationRow,
+    ImportSpec,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -90,6 +92,7 @@ class ArenaService:
         self._rescore = rescore
         self.reviewer = None  # an anthropic.Anthropic client, when a key is configured
         self.dry_runner: Callable[[str, str], dict[str, Any]] | None = None
+        self.items_for: Callable[[str, list[np.ndarray]], dict[str, Any]] | None = None
         study = store.get_study()
         if study is None:
             raise NotFoundError("this database holds no study: run `arena study create` first")
@@ -118,6 +121,8 @@ class ArenaService:
                                  f"you are {principal.role.value}")
 
     def add_participant(self, spec: ParticipantSpec, *, actor: str | None) -> IssuedToken:
+        if spec.kind is ParticipantKind.IMPORTED:
+            raise InvalidError("imported participants are made by an import, not added")
         if spec.role is Role.PARTICIPANT and spec.arm not in self.protocol.arm_names:
             raise InvalidError(f"arm must be one of {self.protocol.arm_names}, got {spec.arm!r}")
         if spec.role is not Role.PARTICIPANT:
@@ -611,6 +616,51 @@ class ArenaService:
             "SELECT turn_key, recorded_at, iteration, role, content FROM transcripts "
             "WHERE participant_id = ? ORDER BY recorded_at, turn_key", [participant_id])
 
+    def import_aar(self, principal: ParticipantRecord, spec: ImportSpec) -> dict[str, Any]:
+        """AAR per-seed results → scored attempts of an "imported" participant (no token)."""
+        self.require(principal, Role.ADMIN)
+        attempts = parse_results(list(spec.files.items()))
+        if not attempts:
+            raise InvalidError("no result files to import")
+        record = self.store.add_participant(ParticipantSpec(
+            display_name=f"imported: {spec.label}", arm="imported",
+            kind=ParticipantKind.IMPORTED), actor=principal.id)
+        ids = []
+        with self.store.db.transaction() as cur:
+            for a in attempts:
+                attempt_id = new_id("att")
+                part = {"n": 0, "accuracy": a.accuracy, "weak": a.weak, "ceiling": a.ceiling,
+                        "pgr": a.pgr, "pgr_se": a.pgr_se, "pgr_per_seed": [],
+                        "pgr_ci95": None, "subsets": {}}
+                # The AAR release has no public/private split: both halves carry its score.
+                self.store.insert_attempt(cur, {
+                    "id": attempt_id, "participant_id": record.id, "task": a.task,
+                    "code_sha256": "imported", "source": f"# imported: {a.idea_name}",
+                    "note": a.idea_name, "status": AttemptStatus.SCORED.value,
+                    "seeds": json.dumps(a.seeds), "protocol_hash": self.protocol_hash,
+                    "scorer_version": "aar-import", "submitted_at": a.finished_at,
+                    "queued_at": a.finished_at, "started_at": a.finished_at,
+                    "finished_at": a.finished_at, "public_pgr": a.pgr, "public_pgr_se": a.pgr_se,
+                    "public_accuracy": a.accuracy, "private_pgr": a.pgr,
+                    "private_pgr_se": a.pgr_se, "private_accuracy": a.accuracy,
+                    "scores_json": json.dumps({"public": part, "private": part, "all": part}),
+                    "wall_seconds": a.wall_seconds, "cpu_seconds": 0.0, "charged": False})
+                ids.append(attempt_id)
+            self.store.append_event(cur, "aar_imported", actor=principal.id,
+                                    participant=record.id, attempts=ids, label=spec.label)
+        return {"participant_id": record.id, "attempts": ids}
+
+    def item_results(self, principal: ParticipantRecord, attempt_id: str) -> dict[str, Any]:
+        """Per test item, per seed: right or wrong, plus the fixed baselines' per-item mean
+        correctness and the public mask — what bootstrap bands and paired tests need."""
+        self.require(principal, Role.ANALYST, Role.ADMIN)
+        row = self._own_attempt(principal, attempt_id)
+        probs = [np.frombuffer(r["probs"], dtype=np.float32)
+                 for r in self.store.seed_results(attempt_id) if r["probs"] is not None]
+        if not probs or self.items_for is None:
+            raise NotFoundError(f"attempt {attempt_id} has no stored predictions")
+        return self.items_for(row["task"], probs)
+
     # --------------------------------------------------------------------------------- export
     def export_parquet(self, principal: ParticipantRecord, table: str) -> bytes:
         self.require(principal, Role.ANALYST, Role.ADMIN)
@@ -624,6 +674,7 @@ class ArenaService:
             "forum_posts": "SELECT * FROM forum_posts",
             "flags": "SELECT * FROM flags",
             "audits": "SELECT * FROM audits",
+            "usage": "SELECT * FROM usage",
         }
         if table not in queries:
             raise NotFoundError(f"no export {table!r}; choose from {sorted(queries)}")

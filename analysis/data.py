@@ -1,0 +1,70 @@
+"""The study's records as frames, built from the server's Parquet exports (bytes in, frames
+out) or from a DuckDB file opened read-only when no server holds it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import ItemResults
+
+TABLES = ("attempts", "sessions", "flags", "events")
+
+
+@dataclass
+class StudyData:
+    study_start: pd.Timestamp
+    study_end: pd.Timestamp
+    attempts: pd.DataFrame
+    sessions: pd.DataFrame
+    flags: pd.DataFrame
+    usage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    generalization: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _frame(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def from_exports(fetch: Callable[[str], bytes], *, study_start: pd.Timestamp,
+                 study_end: pd.Timestamp, usage: list[dict] | None = None,
+                 generalization: list[dict] | None = None) -> StudyData:
+    """`fetch(table)` returns the Parquet export of that table (e.g. ArenaClient.export)."""
+    usage_frame = pd.DataFrame(usage or [], columns=["participant_id", "recorded_at",
+                                                     "cost_usd"])
+    return StudyData(study_start=study_start, study_end=study_end,
+                     attempts=_frame(fetch("attempts")), sessions=_frame(fetch("sessions")),
+                     flags=_frame(fetch("flags")), usage=usage_frame,
+                     generalization=pd.DataFrame(generalization or []))
+
+
+def from_duckdb(path: Path) -> StudyData:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        start, end = con.execute("SELECT starts_at, ends_at FROM study").fetchone()
+        attempts = con.execute(
+            "SELECT a.*, p.display_name, p.arm, p.kind AS participant_kind FROM attempts a "
+            "JOIN participants p ON p.id = a.participant_id").df()
+        sessions = con.execute("SELECT * FROM sessions").df()
+        flags = con.execute("SELECT * FROM flags").df()
+        usage = con.execute("SELECT participant_id, recorded_at, cost_usd FROM usage").df()
+    finally:
+        con.close()
+    return StudyData(study_start=pd.Timestamp(start), study_end=pd.Timestamp(end),
+                     attempts=attempts, sessions=sessions, flags=flags, usage=usage)
+
+
+def items_from_payload(payload: dict, *, part: str = "all") -> ItemResults:
+    """The server's per-item payload → ItemResults on the public, private or whole test set."""
+    mask = np.asarray(payload["public"], dtype=bool)
+    cols = {"public": mask, "private": ~mask, "all": np.ones_like(mask)}[part]
+    return ItemResults(correct=np.asarray(payload["correct"], dtype=float)[:, cols],
+                       weak=np.asarray(payload["weak"], dtype=float)[cols],
+                       ceiling=np.asarray(payload["ceiling"], dtype=float)[cols])

@@ -1,0 +1,86 @@
+"""Plotly figures from tidy frames; no I/O, no Streamlit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.curves import arm_frontier, best_so_far
+from analysis.frames import AXES
+
+ARM_COLORS = {"human": "#1f77b4", "ai": "#d62728", "automated-baseline": "#7f7f7f",
+              "imported": "#2ca02c"}
+
+
+def _color(arm: str) -> str:
+    return ARM_COLORS.get(arm, "#9467bd")
+
+
+def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
+                    score: str = "public_pgr",
+                    bands: dict[str, tuple[float, float]] | None = None,
+                    participants: bool = True) -> go.Figure:
+    """Each participant's best-so-far (thin), each arm's frontier (thick, with bootstrap bands
+    on its steps when given), every scored attempt as a dot, flagged attempts as red crosses."""
+    fig = go.Figure()
+    if participants:
+        for pid, curve in best_so_far(frame, x=x, score=score).groupby("participant_id"):
+            fig.add_trace(go.Scatter(
+                x=curve["x"], y=curve["best"], mode="lines", line_shape="hv",
+                line={"width": 1, "color": _color(curve["arm"].iloc[0])}, opacity=0.35,
+                name=str(curve["display_name"].iloc[0]), legendgroup=str(pid),
+                showlegend=False, hovertemplate="%{fullData.name}: %{y:.3f}<extra></extra>"))
+    for arm, steps in arm_frontier(frame, x=x, score=score).groupby("arm"):
+        error = None
+        if bands:
+            lo = [steps_best - bands.get(a, (steps_best, steps_best))[0]
+                  for a, steps_best in zip(steps["attempt_id"], steps["best"], strict=True)]
+            hi = [bands.get(a, (steps_best, steps_best))[1] - steps_best
+                  for a, steps_best in zip(steps["attempt_id"], steps["best"], strict=True)]
+            error = {"type": "data", "array": hi, "arrayminus": lo, "visible": True}
+        fig.add_trace(go.Scatter(
+            x=steps["x"], y=steps["best"], mode="lines+markers", line_shape="hv",
+            line={"width": 3, "color": _color(arm)}, name=f"{arm} frontier", error_y=error,
+            customdata=steps["attempt_id"],
+            hovertemplate=f"{arm}: %{{y:.3f}} (attempt %{{customdata}})<extra></extra>"))
+    scored = frame[frame["status"].eq("scored") & frame[score].notna()]
+    fig.add_trace(go.Scatter(
+        x=scored[x], y=scored[score], mode="markers", name="attempts",
+        marker={"size": 5, "color": [_color(a) for a in scored["arm"]], "opacity": 0.5},
+        customdata=scored[["attempt_id", "display_name"]],
+        hovertemplate="%{customdata[1]} %{customdata[0]}: %{y:.3f}<extra></extra>"))
+    flagged = scored[scored["flagged"].astype(bool)]
+    if len(flagged):
+        fig.add_trace(go.Scatter(
+            x=flagged[x], y=flagged[score], mode="markers", name="flagged",
+            marker={"symbol": "x", "size": 10, "color": "red"},
+            customdata=flagged[["attempt_id", "display_name"]],
+            hovertemplate="flagged: %{customdata[1]} %{customdata[0]}<extra></extra>"))
+    fig.update_layout(xaxis_title=AXES.get(x, x), yaxis_title=score.replace("_", " "),
+                      template="plotly_white", legend={"orientation": "h"},
+                      margin={"l": 50, "r": 20, "t": 40, "b": 40},
+                      title="Gap closed over time: best so far, per arm")
+    return fig
+
+
+def attempts_over_time_figure(frame: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for arm, group in frame.groupby("arm"):
+        fig.add_trace(go.Histogram(x=group["calendar_hours"], name=arm, opacity=0.7,
+                                   marker_color=_color(arm), xbins={"size": 1.0}))
+    fig.update_layout(barmode="overlay", template="plotly_white", title="Attempts per hour",
+                      xaxis_title=AXES["calendar_hours"], yaxis_title="finished attempts")
+    return fig
+
+
+def generalization_figure(matrix: pd.DataFrame) -> go.Figure:
+    """Rows: attempts (participant); columns: held-out tasks; cells: PGR on the re-run."""
+    if matrix.empty:
+        return go.Figure(layout={"title": "Generalization: no held-out re-runs yet"})
+    tasks = sorted({t for row in matrix["held_out"] for t in row})
+    labels = [f"{r.display_name} · {r.attempt_id}" for r in matrix.itertuples()]
+    z = [[row.get(t) for t in tasks] for row in matrix["held_out"]]
+    fig = go.Figure(go.Heatmap(z=z, x=tasks, y=labels, colorscale="RdBu", zmid=0,
+                               colorbar={"title": "PGR"}))
+    fig.update_layout(template="plotly_white", title="Generalization to held-out tasks")
+    return fig
