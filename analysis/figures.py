@@ -24,12 +24,19 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
     on its steps when given), every scored attempt as a dot, flagged attempts as red crosses."""
     fig = go.Figure()
     if participants:
-        for pid, curve in best_so_far(frame, x=x, score=score).groupby("participant_id"):
+        # One trace per arm, participants separated by gaps: ninety traces would cost more
+        # in plotly's validation than all the data.
+        curves = best_so_far(frame, x=x, score=score, steps_only=True)
+        for arm, arm_curves in curves.groupby("arm", sort=True):
+            pieces = []
+            for _, curve in arm_curves.groupby("participant_id", sort=False):
+                pieces += [curve, curve.iloc[:1].assign(x=None, best=None)]
+            lines = pd.concat(pieces)
             fig.add_trace(go.Scatter(
-                x=curve["x"], y=curve["best"], mode="lines", line_shape="hv",
-                line={"width": 1, "color": _color(curve["arm"].iloc[0])}, opacity=0.35,
-                name=str(curve["display_name"].iloc[0]), legendgroup=str(pid),
-                showlegend=False, hovertemplate="%{fullData.name}: %{y:.3f}<extra></extra>"))
+                x=lines["x"], y=lines["best"], mode="lines", line_shape="hv",
+                line={"width": 1, "color": _color(arm)}, opacity=0.35, connectgaps=False,
+                name=f"{arm} participants", customdata=lines[["display_name"]].to_numpy(),
+                hovertemplate="%{customdata[0]}: %{y:.3f}<extra></extra>"))
     for arm, steps in arm_frontier(frame, x=x, score=score).groupby("arm"):
         error = None
         if bands:
@@ -43,12 +50,18 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
             line={"width": 3, "color": _color(arm)}, name=f"{arm} frontier", error_y=error,
             customdata=steps["attempt_id"],
             hovertemplate=f"{arm}: %{{y:.3f}} (attempt %{{customdata}})<extra></extra>"))
-    scored = frame[frame["status"].eq("scored") & frame[score].notna()]
-    fig.add_trace(go.Scatter(
-        x=scored[x], y=scored[score], mode="markers", name="attempts",
-        marker={"size": 5, "color": [_color(a) for a in scored["arm"]], "opacity": 0.5},
-        customdata=scored[["attempt_id", "display_name"]],
-        hovertemplate="%{customdata[1]} %{customdata[0]}: %{y:.3f}<extra></extra>"))
+    scored = frame[frame["status"].eq("scored") & frame[score].notna()].assign(
+        method=lambda f: f["note"].fillna("").str.slice(0, 80).where(
+            f["note"].notna(), "code " + f["code_sha256"].fillna("").str.slice(0, 10)))
+    # WebGL, one trace per arm with one colour: a study has tens of thousands of attempts,
+    # and a per-point colour list costs plotly a validation call per point.
+    for arm, cloud in scored.groupby("arm"):
+        fig.add_trace(go.Scattergl(
+            x=cloud[x], y=cloud[score], mode="markers", name=f"{arm} attempts",
+            marker={"size": 5, "color": _color(arm), "opacity": 0.5},
+            customdata=cloud[["attempt_id", "display_name", "method"]].to_numpy(),
+            hovertemplate="%{customdata[1]} %{customdata[0]}: %{y:.3f}<br>%{customdata[2]}"
+                          "<extra></extra>"))
     flagged = scored[scored["flagged"].astype(bool)]
     if len(flagged):
         fig.add_trace(go.Scatter(

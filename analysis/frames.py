@@ -17,7 +17,8 @@ AXES = {
     "dollars": "cumulative dollars (API + compute)",
 }
 COLUMNS = ["attempt_id", "participant_id", "display_name", "arm", "kind", "task", "status",
-           "finished_at", "public_pgr", "private_pgr", "cpu_seconds", "flagged", *AXES]
+           "finished_at", "public_pgr", "private_pgr", "cpu_seconds", "flagged", "note",
+           "code_sha256", *AXES]
 
 
 def _hours(delta: pd.Series) -> pd.Series:

@@ -59,6 +59,37 @@ class Store:
                     "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [event_id, at, event, actor, attempt_id, body, prev, digest])
 
+    def append_events_bulk(self, cur, events: list[tuple[str, str | None, str | None, dict]]
+                           ) -> None:
+        """Many (event, actor, attempt_id, payload) at once, chained exactly as append_event
+        chains them one by one — for imports and for generating large test studies."""
+        import pandas as pd
+
+        # fetchall, not fetchone: DuckDB's register() below needs every result consumed.
+        last = cur.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchall()
+        prev = last[0][0] if last else GENESIS
+        first = cur.execute("SELECT nextval('events_id')").fetchall()[0][0]
+        cur.execute(f"SELECT setval('events_id', {first + len(events) - 1})").fetchall()
+        at = utcnow()
+        rows = []
+        for offset, (event, actor, attempt_id, payload) in enumerate(events):
+            body = json.dumps(payload, default=str, sort_keys=True)
+            digest = event_hash(prev, event_id=first + offset, occurred_at=at, kind=event,
+                                actor=actor, attempt_id=attempt_id, payload=body)
+            rows.append((first + offset, at, event, actor, attempt_id, body, prev, digest))
+            prev = digest
+        frame = pd.DataFrame(rows, columns=["id", "occurred_at", "kind", "actor", "attempt_id",
+                                            "payload", "prev_hash", "hash"])
+        cur.register("new_events", frame)
+        cur.execute("INSERT INTO events BY NAME SELECT * FROM new_events").fetchall()
+        cur.unregister("new_events")
+
+    def insert_attempts_bulk(self, cur, frame) -> None:
+        """A DataFrame of attempt rows (columns named as in the table) in one statement."""
+        cur.register("new_attempts", frame)
+        cur.execute("INSERT INTO attempts BY NAME SELECT * FROM new_attempts").fetchall()
+        cur.unregister("new_attempts")
+
     def events(self) -> list[dict[str, Any]]:
         return self.db.rows("SELECT * FROM events ORDER BY id")
 

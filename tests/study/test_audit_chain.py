@@ -58,3 +58,15 @@ def test_a_deleted_row_is_caught(tmp_path):
     con.close()
     proc = verify(data_dir)
     assert proc.returncode == 1 and "broken at event 5" in proc.stdout
+
+
+def test_bulk_appended_events_chain_like_single_ones(tmp_path):
+    data_dir = _study_with_events(tmp_path)
+    db = Database(db_path(data_dir))
+    store = Store(db)
+    with db.transaction() as cur:
+        store.append_events_bulk(cur, [("bulk", None, f"att_{i}", {"i": i}) for i in range(500)])
+        store.append_event(cur, "after_bulk", n=1)
+    db.close()
+    proc = verify(data_dir)
+    assert proc.returncode == 0 and "chain intact" in proc.stdout
