@@ -19,7 +19,7 @@ def _color(arm: str) -> str:
 def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
                     score: str = "public_pgr",
                     bands: dict[str, tuple[float, float]] | None = None,
-                    participants: bool = True) -> go.Figure:
+                    participants: bool = True, attempts: bool = True) -> go.Figure:
     """Each participant's best-so-far (thin), each arm's frontier (thick, with bootstrap bands
     on its steps when given), every scored attempt as a dot, flagged attempts as red crosses."""
     fig = go.Figure()
@@ -55,7 +55,7 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
             f["note"].notna(), "code " + f["code_sha256"].fillna("").str.slice(0, 10)))
     # WebGL, one trace per arm with one colour: a study has tens of thousands of attempts,
     # and a per-point colour list costs plotly a validation call per point.
-    for arm, cloud in scored.groupby("arm"):
+    for arm, cloud in scored.groupby("arm") if attempts else ():
         fig.add_trace(go.Scattergl(
             x=cloud[x], y=cloud[score], mode="markers", name=f"{arm} attempts",
             marker={"size": 5, "color": _color(arm), "opacity": 0.5},

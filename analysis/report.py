@@ -90,8 +90,11 @@ def write_report(data: StudyData, out: Path, *, title: str = "w2s-arena study re
     """Writes `out` (HTML) and `<out stem>_tables/*.csv|*.parquet`; returns every path."""
     frame, tables = build_tables(data, score=score, gpu_hour_price=gpu_hour_price, items=items)
     bands = frontier_bands(frame, items, score=score) if items is not None else None
+    # Every attempt as a dot on the calendar axis only: five copies of a large study's cloud
+    # would make the file five times larger for no new information.
     figures = [frontier_figure(frame, x=axis, score=score,
-                               bands=bands if axis == "calendar_hours" else None)
+                               bands=bands if axis == "calendar_hours" else None,
+                               attempts=axis == "calendar_hours")
                .update_layout(title=f"Best so far per arm — {AXES[axis]}") for axis in AXES]
     figures.append(attempts_over_time_figure(frame))
     if not data.generalization.empty:

@@ -12,6 +12,15 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing (browser tests): sudo apt-get install chromium" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

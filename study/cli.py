@@ -189,7 +189,9 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
 @app.command()
 def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = Path("arena-data"),
        host: str = "127.0.0.1", port: int = 8765,
-       slots: Annotated[int, typer.Option(help="Worker slots.")] = 1) -> None:
+       slots: Annotated[int, typer.Option(help="Worker slots.")] = 1,
+       workspace_port: Annotated[int, typer.Option(
+           help="Port of the Streamlit workspace (0: do not start it).")] = 8501) -> None:
     """Start the platform on the embedded default study: create it the first time, add a
     researcher, print the URL and a participant token, then serve until interrupted."""
     from study.protocol import load_protocol
@@ -235,7 +237,30 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
     if os.environ.get("ANTHROPIC_API_KEY"):
         console.print(f"Claude agents: ARENA_URL={url} ARENA_ADMIN_TOKEN=$(cat "
                       f"{data_dir / 'admin.token'}) .venv/bin/arena agents run --n 3")
-    serve(data_dir=data_dir, host=host, port=port, slots=slots)
+    workspace = _start_workspace(url, host, workspace_port) if workspace_port else None
+    try:
+        serve(data_dir=data_dir, host=host, port=port, slots=slots)
+    finally:
+        if workspace is not None:
+            workspace.terminate()
+            workspace.wait(10)
+
+
+def _start_workspace(url: str, host: str, port: int):
+    """The researchers' Streamlit workspace, a client of this server like any other."""
+    import subprocess
+    import sys
+
+    app_file = Path(__file__).resolve().parent.parent / "participants" / "workspace" / "app.py"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
+         "--server.address", host, "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        env={**os.environ, "ARENA_URL": url}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    console.print(f"workspace for researchers: [bold]http://{host}:{port}[/bold] "
+                  "(sign in with the participant token)")
+    return proc
 
 
 def _start_scripted_agent(url: str, token: str, data_dir: Path) -> None:

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _utf8(value: str) -> str:
+    """JSON can carry lone surrogates that no UTF-8 store can hold: refuse them up front."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid UTF-8 (it holds a lone surrogate)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
 
 
 class Role(StrEnum):
@@ -68,7 +80,7 @@ class ParticipantRecord(BaseModel):
 
 
 class ParticipantSpec(BaseModel):
-    display_name: str = Field(min_length=1, max_length=80)
+    display_name: Text = Field(min_length=1, max_length=80)
     role: Role = Role.PARTICIPANT
     arm: str | None = None
     kind: ParticipantKind = ParticipantKind.HUMAN
@@ -84,30 +96,30 @@ class IssuedToken(BaseModel):
 
 
 class SubmitSpec(BaseModel):
-    task: str = Field(min_length=1, max_length=100)
+    task: Text = Field(min_length=1, max_length=100)
     source: str = Field(description="the method's Python source, UTF-8")
-    idempotency_key: str | None = Field(None, max_length=200)
-    note: str | None = Field(None, max_length=2000)
+    idempotency_key: Text | None = Field(None, max_length=200)
+    note: Text | None = Field(None, max_length=2000)
 
 
 class UsageSpec(BaseModel):
     """One model turn of an agent, reported by its harness. `turn_key` makes the report
     idempotent: a resumed harness that reports a turn again is not counted twice."""
 
-    turn_key: str = Field(min_length=1, max_length=200)
-    model: str = Field(min_length=1, max_length=100)
-    input_tokens: int = Field(ge=0)
-    output_tokens: int = Field(ge=0)
-    cache_read_tokens: int = Field(0, ge=0)
-    cache_write_tokens: int = Field(0, ge=0)
+    turn_key: Text = Field(min_length=1, max_length=200)
+    model: Text = Field(min_length=1, max_length=100)
+    input_tokens: int = Field(ge=0, le=10**12)
+    output_tokens: int = Field(ge=0, le=10**12)
+    cache_read_tokens: int = Field(0, ge=0, le=10**12)
+    cache_write_tokens: int = Field(0, ge=0, le=10**12)
     cost_usd: float = Field(ge=0, le=10_000)
 
 
 class TranscriptSpec(BaseModel):
-    turn_key: str = Field(min_length=1, max_length=200)
-    iteration: int = Field(ge=0)
+    turn_key: Text = Field(min_length=1, max_length=200)
+    iteration: int = Field(ge=0, le=1_000_000)
     role: str = Field(pattern=r"^(user|assistant|tool|system|note)$")
-    content: str = Field(max_length=2_000_000)
+    content: Text = Field(max_length=2_000_000)
 
 
 class UsageView(BaseModel):
@@ -125,7 +137,7 @@ class UsageView(BaseModel):
 
 
 class DryRunSpec(BaseModel):
-    task: str = Field(min_length=1, max_length=100)
+    task: Text = Field(min_length=1, max_length=100)
     source: str
 
 
@@ -143,16 +155,16 @@ class DryRunView(BaseModel):
 
 
 class ImportSpec(BaseModel):
-    label: str = Field(min_length=1, max_length=80, description="who these results are from")
+    label: Text = Field(min_length=1, max_length=80, description="who these results are from")
     files: dict[str, dict[str, Any]] = Field(description="file name → parsed per-seed JSON")
 
 
 class ReviewSpec(BaseModel):
-    transcript: str | None = Field(None, max_length=2_000_000)
+    transcript: Text | None = Field(None, max_length=2_000_000)
 
 
 class ReasonSpec(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class FlagView(BaseModel):
@@ -187,7 +199,7 @@ class GeneralizationRow(BaseModel):
 
 class ProtocolAmendSpec(BaseModel):
     toml: str = Field(max_length=100_000, description="the whole new protocol, as TOML")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class ScoreView(BaseModel):
@@ -274,8 +286,8 @@ class LeaderboardRow(BaseModel):
 
 class ForumPostSpec(BaseModel):
     kind: str = Field(pattern=r"^(result|hypothesis|insight|error)$")
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(max_length=20000)
+    title: Text = Field(min_length=1, max_length=200)
+    body: Text = Field(max_length=20000)
     attempt_id: str | None = None
 
 

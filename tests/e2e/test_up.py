@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import httpx
+
 from participants.sdk import ArenaClient
 from study.records import AttemptStatus
 from tests.conftest import REPO
@@ -15,10 +17,11 @@ from tests.e2e.conftest import SMALL, free_port
 
 
 def test_arena_up_serves_prints_a_token_and_runs_the_scripted_agent(tmp_path, rt_task):
-    port = free_port()
+    port, ui_port = free_port(), free_port()
     data = tmp_path / "arena-data"
     proc = subprocess.Popen([sys.executable, "-m", "study.cli", "up", "--protocol", str(SMALL),
-                             "--data-dir", str(data), "--port", str(port)], cwd=REPO,
+                             "--data-dir", str(data), "--port", str(port),
+                             "--workspace-port", str(ui_port)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env={**os.environ, "COLUMNS": "300"})
     try:
@@ -47,6 +50,15 @@ def test_arena_up_serves_prints_a_token_and_runs_the_scripted_agent(tmp_path, rt
                 time.sleep(0.5)
             bots = {p.id for p in admin.participants() if p.display_name == "scripted-baseline"}
             assert {a.participant_id for a in admin.attempts(everyone=True)} == bots
+        deadline = time.monotonic() + 120
+        while True:  # the workspace is up beside the server
+            try:
+                if httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the workspace never answered"
+            time.sleep(0.5)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(30)

@@ -1,0 +1,64 @@
+"""Plotly figures from attempt records (pure: records in, `go.Figure` out, no I/O)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from study.records import AttemptStatus, AttemptView
+
+
+def scored_frame(views: list[AttemptView], arms: dict[str, str | None] | None = None
+                 ) -> pd.DataFrame:
+    """Scored attempts with a public PGR, in finishing order, with each arm's running best."""
+    arms = arms or {}
+    rows = [{"attempt": v.id[:12], "participant_id": v.participant_id,
+             "arm": arms.get(v.participant_id) or "unknown", "task": v.task,
+             "finished_at": v.finished_at, "pgr": v.public.pgr}
+            for v in views
+            if v.status is AttemptStatus.SCORED and v.finished_at and v.public
+            and v.public.pgr is not None and not v.disqualified]
+    frame = pd.DataFrame(rows, columns=["attempt", "participant_id", "arm", "task",
+                                        "finished_at", "pgr"])
+    frame = frame.sort_values("finished_at", kind="stable").reset_index(drop=True)
+    frame["best"] = frame.groupby("arm")["pgr"].cummax() if len(frame) else frame["pgr"]
+    return frame
+
+
+def best_so_far(views: list[AttemptView]) -> go.Figure:
+    """My public PGR per attempt and my best so far, over wall-clock time."""
+    frame = scored_frame(views)
+    fig = go.Figure()
+    fig.add_scatter(x=frame["finished_at"], y=frame["pgr"], mode="markers", name="attempt",
+                    text=frame["attempt"], hovertemplate="%{text}: PGR %{y:.2f}<extra></extra>")
+    fig.add_scatter(x=frame["finished_at"], y=frame["best"], mode="lines", name="best so far",
+                    line={"shape": "hv", "width": 3})
+    fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="public PGR",
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360,
+                      legend={"orientation": "h", "y": 1.1})
+    return fig
+
+
+def attempts_over_time(views: list[AttemptView], arms: dict[str, str | None]) -> go.Figure:
+    """Cumulative attempts per arm: who is submitting, and how fast."""
+    frame = pd.DataFrame([{"arm": arms.get(v.participant_id) or "unknown",
+                           "submitted_at": v.submitted_at} for v in views],
+                         columns=["arm", "submitted_at"])
+    frame = frame.sort_values("submitted_at", kind="stable")
+    frame["attempts"] = frame.groupby("arm").cumcount() + 1
+    fig = px.line(frame, x="submitted_at", y="attempts", color="arm", line_shape="hv",
+                  markers=True)
+    fig.update_layout(xaxis_title="submitted at (UTC)", yaxis_title="attempts (cumulative)",
+                      height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def frontier(views: list[AttemptView], arms: dict[str, str | None]) -> go.Figure:
+    """Best public PGR per arm over time: the first look at how fast each arm closes the gap."""
+    frame = scored_frame(views, arms)
+    fig = px.line(frame, x="finished_at", y="best", color="arm", line_shape="hv", markers=True,
+                  hover_data=["attempt", "pgr"])
+    fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="best public PGR",
+                      height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig

@@ -1,0 +1,35 @@
+"""The analyst pages' data: the server's exports as analysis frames, cached for a short while
+so that changing a filter recomputes the frame and figure but does not refetch."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from analysis.data import StudyData, from_exports
+from analysis.report import write_report
+from participants.sdk import ArenaClient
+
+
+@st.cache_data(ttl=30, show_spinner="Loading the study's records…")
+def load(url: str, token: str) -> StudyData:
+    with ArenaClient(url, token, retries=1, timeout=60) as api:
+        study = api.study()
+        usage = pd.read_parquet(io.BytesIO(api.export("usage")))
+        return from_exports(
+            api.export, study_start=pd.Timestamp(study.starts_at),
+            study_end=pd.Timestamp(study.ends_at),
+            usage=usage[["participant_id", "recorded_at", "cost_usd"]].to_dict("records"),
+            generalization=[g.model_dump() for g in api.generalization()])
+
+
+def report_html(data: StudyData, *, score: str, gpu_hour_price: float) -> bytes:
+    """The same self-contained report as `arena report`, as bytes for a download button."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.html"
+        write_report(data, out, score=score, gpu_hour_price=gpu_hour_price)
+        return out.read_bytes()
