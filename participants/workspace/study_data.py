@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from analysis.data import StudyData, from_exports
+from analysis.data import StudyData, from_exports, items_from_payload
+from analysis.report import frontier_bands as analysis_bands
 from analysis.report import write_report
-from participants.sdk import ArenaClient
+from participants.sdk import ArenaAPIError, ArenaClient
 
 
 @st.cache_data(ttl=30, show_spinner="Loading the study's records…")
@@ -25,6 +26,21 @@ def load(url: str, token: str) -> StudyData:
             study_end=pd.Timestamp(study.ends_at),
             usage=usage[["participant_id", "recorded_at", "cost_usd"]].to_dict("records"),
             generalization=[g.model_dump() for g in api.generalization()])
+
+
+def frontier_bands(client: ArenaClient, frame: pd.DataFrame, *, x: str, score: str
+                   ) -> dict[str, tuple[float, float]]:
+    """Bands on the frontier's steps, from the server's per-item results (imported attempts
+    have none and simply get no band)."""
+    part = "private" if score.startswith("private") else "public"
+
+    def items(attempt_id: str):
+        try:
+            return items_from_payload(client.item_results(attempt_id), part=part)
+        except ArenaAPIError:
+            return None
+
+    return analysis_bands(frame, items, x=x, score=score)
 
 
 def report_html(data: StudyData, *, score: str, gpu_hour_price: float) -> bytes:

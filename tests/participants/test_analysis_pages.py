@@ -22,6 +22,10 @@ def test_gap_closure_page_draws_the_frontier_and_offers_the_report(arena, app_fo
     assert any("pgr≥0.2" in f.columns for f in frames)
     assert any({"gc-human", "gc-agent"} <= set(f.get("display_name", [])) for f in frames)
     assert at.get("download_button")
+    at.toggle(key="gap_bands").set_value(True).run()
+    assert not at.exception
+    errors = at.get("plotly_chart")[0].proto.spec
+    assert '"error_y"' in errors  # the frontier's steps carry their bootstrap bands
     at.selectbox(key="gap_axis").set_value("active_hours").run()
     at.radio(key="gap_score").set_value("private_pgr").run()
     assert not at.exception

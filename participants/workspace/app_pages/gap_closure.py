@@ -42,7 +42,10 @@ chosen = frame[frame["arm"].isin(arms) & frame["task"].isin(tasks)
 if people:
     chosen = chosen[chosen["display_name"].isin(people)]
 
-st.plotly_chart(frontier_figure(chosen, x=axis, score=score), width="stretch",
+bands = None
+if st.toggle("bootstrap bands (95%, over test items and seeds)", key="gap_bands"):
+    bands = study_data.frontier_bands(state.client(), chosen, x=axis, score=score)
+st.plotly_chart(frontier_figure(chosen, x=axis, score=score, bands=bands), width="stretch",
                 key="gap_frontier")
 st.caption("Thin lines: each participant's best so far; thick: each arm's frontier; red "
            "crosses: flagged attempts. Hover a point for the attempt and its method.")
