@@ -5,6 +5,7 @@ Imported by the method process too (ctx.embed), so it knows nothing of the serve
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,15 +24,16 @@ def _length_order(texts: Sequence[str]) -> np.ndarray:
     return np.argsort([len(t) for t in texts], kind="stable")
 
 
-class Encoder:
+class Encoder(ABC):
     """Shared batching; subclasses implement `_encode_batch(texts) -> (n, dim) float32`."""
 
     def __init__(self, *, normalize: bool, max_length: int) -> None:
         self.normalize = normalize
         self.max_length = max_length
 
+    @abstractmethod
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        raise NotImplementedError  # abstract: every encoder overrides it
+        """Pooled (not yet normalised) vectors of one batch."""
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 32,
               progress: ProgressFn | None = None) -> np.ndarray:
