@@ -130,3 +130,24 @@ def test_the_method_file_itself_is_checked(tmp_path):
         stage_method(big, tmp_path / "out2")
     with pytest.raises(InvalidError, match="no method file"):
         stage_method(tmp_path / "missing.py", tmp_path / "out3")
+
+
+def test_a_method_can_load_the_strong_model_for_fine_tuning(run_source):
+    """ctx.strong_model() gives a fresh Hugging Face model inside the sandbox (offline); the
+    ONNX-only weak model says clearly that it has no trainable weights."""
+    result = run_source("""
+        def run(ctx):
+            model, tokenizer = ctx.strong_model()
+            batch = tokenizer(ctx.texts("test")[:2], return_tensors="pt", padding=True)
+            hidden = model(**batch).last_hidden_state
+            print("hidden", tuple(hidden.shape), "device", ctx.device)
+            try:
+                ctx.weak_model()
+            except Exception as exc:
+                print("weak:", exc)
+            return [0.5] * len(ctx.texts("test"))
+    """, seconds=120, memory_mb=4096)
+    assert result.status == "scored", result.error
+    tail = result.outcomes[0].log_tail
+    assert "hidden (2," in tail and "device cpu" in tail
+    assert "ships as ONNX" in tail
