@@ -11,16 +11,11 @@ import hashlib
 import json
 import math
 import secrets
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from runner.attempt import AttemptResult
-from runner.scheduler import Job
-from study.aar_import import parse_results
 from study.errors import (
     AuthError,
     ConflictError,
@@ -30,21 +25,16 @@ from study.errors import (
     PayloadTooLargeError,
     QuotaError,
 )
-from study.integrity import add_flag, flag_probing, flag_static_scan, ladder_release
-from study.llm_review import Review, review_method
+from study.integrity import flag_static_scan
 from study.protocol import ProtocolSpec, parse_protocol
 from study.records import (
     AttemptStatus,
     AttemptView,
-    AuditView,
     ClockView,
     DryRunSpec,
     DryRunView,
-    FlagView,
     ForumPostSpec,
     ForumPostView,
-    GeneralizationRow,
-    ImportSpec,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -56,15 +46,11 @@ from study.records import (
     ScoreView,
     StudyView,
     SubmitSpec,
-    TranscriptSpec,
-    UsageSpec,
-    UsageView,
 )
+from study.service_review import ReviewSide
+from study.service_runner import DAY, RunnerSide
 from study.store import Store, utcnow
 from study.store.queries import new_id
-
-DAY = dt.timedelta(days=1)
-MAX_TRIES = 2  # one retry after an infrastructure fault, never more
 
 
 def hash_token(token: str) -> str:
@@ -77,7 +63,7 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(float(value), digits)
 
 
-class ArenaService:
+class ArenaService(RunnerSide, ReviewSide):
     def __init__(self, store: Store, protocol: ProtocolSpec, *,
                  clock: Callable[[], dt.datetime] = utcnow,
                  task_info: Callable[[str], dict[str, Any]] | None = None,
@@ -462,411 +448,3 @@ class ArenaService:
         return MeView(participant=principal, quota=self.quota(principal),
                       clocked_in_since=clock.clocked_in_since,
                       active_seconds=clock.active_seconds)
-
-    # ------------------------------------------------------------------------ integrity review
-    def flags(self, principal: ParticipantRecord) -> list[FlagView]:
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        return [FlagView(**{**r, "detail": json.loads(r["detail"])}) for r in
-                self.store.db.rows("SELECT * FROM flags ORDER BY created_at, id")]
-
-    def audits(self, principal: ParticipantRecord) -> list[AuditView]:
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        return [AuditView(**r) for r in self.store.db.rows(
-            "SELECT id, kind, attempt_id, task, status, pgr, accuracy, error FROM audits "
-            "ORDER BY created_at, id")]
-
-    def request_ablation(self, principal: ParticipantRecord, attempt_id: str) -> AuditView:
-        """On demand: a teacher ablation of any scored attempt."""
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        row = self._own_attempt(principal, attempt_id)
-        if row["status"] != AttemptStatus.SCORED.value:
-            raise ConflictError(f"attempt {attempt_id} is {row['status']}, not scored")
-        with self.store.db.transaction() as cur:
-            audit_id = self._queue_audit(cur, kind="teacher_ablation", attempt_id=attempt_id,
-                                         task=row["task"])
-        self.on_submit()
-        return next(a for a in self.audits(principal) if a.id == audit_id)
-
-    def review(self, principal: ParticipantRecord, attempt_id: str, *,
-               transcript: str | None = None) -> Review:
-        """The optional LLM review; a verdict other than clean becomes a flag."""
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        row = self._own_attempt(principal, attempt_id)
-        if self.reviewer is None:
-            raise ConflictError("LLM review is not configured: start the server with "
-                                "ANTHROPIC_API_KEY set")
-        review = review_method(self.reviewer, source=row["source"], transcript=transcript,
-                               model=self.protocol.audits.review_model)
-        with self.store.db.transaction() as cur:
-            self.store.append_event(cur, "attempt_reviewed", actor=principal.id,
-                                    attempt_id=attempt_id, verdict=review.verdict,
-                                    model=review.model, input_tokens=review.input_tokens,
-                                    output_tokens=review.output_tokens)
-            if review.verdict != "clean":
-                add_flag(self.store, cur, attempt_id=attempt_id,
-                         participant_id=row["participant_id"], kind="llm_review",
-                         verdict=review.verdict,
-                         findings=[f.model_dump() for f in review.findings])
-        return review
-
-    def disqualify(self, principal: ParticipantRecord, attempt_id: str, *,
-                   reason: str) -> AttemptView:
-        self.require(principal, Role.ADMIN)
-        self._own_attempt(principal, attempt_id)
-        with self.store.db.transaction() as cur:
-            cur.execute("UPDATE attempts SET disqualified = TRUE WHERE id = ?", [attempt_id])
-            self.store.append_event(cur, "attempt_disqualified", actor=principal.id,
-                                    attempt_id=attempt_id, reason=reason)
-        return self.get_attempt(principal, attempt_id)
-
-    def finalize(self, principal: ParticipantRecord, *, force: bool = False) -> dict[str, Any]:
-        """At window end: re-run each participant's top-k methods on every held-out task, and
-        reveal private scores to everyone. `force` closes an open window now (audited)."""
-        self.require(principal, Role.ADMIN)
-        now = self.clock()
-        if now < self.ends_at and not force:
-            raise ConflictError(f"the window is open until {self.ends_at:%Y-%m-%d %H:%M} UTC; "
-                                "finalize then, or force it to close the window now")
-        top_k = self.protocol.audits.top_k
-        with self.store.db.transaction() as cur:
-            if now < self.ends_at:
-                cur.execute("UPDATE study SET ends_at = ? WHERE id = 1", [now])
-                self.store.append_event(cur, "window_closed_early", actor=principal.id,
-                                        planned_end=self.ends_at)
-                self.ends_at = now
-            tops = cur.execute(
-                "SELECT id, task FROM attempts WHERE status = 'scored' AND NOT "
-                "coalesce(disqualified, FALSE) QUALIFY row_number() OVER (PARTITION BY "
-                "participant_id ORDER BY private_pgr + public_pgr DESC NULLS LAST, id) <= ?",
-                [top_k]).fetchall()
-            queued = 0
-            for attempt_id, _task in tops:
-                for held_out in self.protocol.tasks.held_out:
-                    self._queue_audit(cur, kind="heldout", attempt_id=attempt_id, task=held_out)
-                    queued += 1
-            self.store.append_event(cur, "study_finalized", actor=principal.id,
-                                    attempts=len(tops), audits=queued)
-        self.on_submit()
-        return {"attempts": len(tops), "audits_queued": queued}
-
-    def generalization(self, principal: ParticipantRecord) -> list[GeneralizationRow]:
-        """Each finalized attempt × held-out task: PGR of the re-run (None until it is done)."""
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        rows = self.store.db.rows(
-            "SELECT t.participant_id, p.display_name, p.arm, t.id AS attempt_id, "
-            "t.public_pgr, t.private_pgr, a.task, a.pgr FROM audits a "
-            "JOIN attempts t ON t.id = a.attempt_id JOIN participants p ON p.id = "
-            "t.participant_id WHERE a.kind = 'heldout' ORDER BY p.display_name, t.id, a.task")
-        matrix: dict[str, GeneralizationRow] = {}
-        for r in rows:
-            entry = matrix.setdefault(r["attempt_id"], GeneralizationRow(
-                participant_id=r["participant_id"], display_name=r["display_name"],
-                arm=r["arm"], attempt_id=r["attempt_id"], hill_climb_public=r["public_pgr"],
-                hill_climb_private=r["private_pgr"], held_out={}))
-            entry.held_out[r["task"]] = r["pgr"]
-        return list(matrix.values())
-
-    # ------------------------------------------------------------------------ agents' accounts
-    def record_usage(self, principal: ParticipantRecord, spec: UsageSpec) -> None:
-        self.require(principal, Role.PARTICIPANT)
-        with self.store.db.transaction() as cur:
-            if cur.execute("SELECT 1 FROM usage WHERE participant_id = ? AND turn_key = ?",
-                           [principal.id, spec.turn_key]).fetchone():
-                return  # already counted: a resumed harness reporting again
-            cur.execute("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [principal.id, spec.turn_key, self.clock(), spec.model,
-                         spec.input_tokens, spec.output_tokens, spec.cache_read_tokens,
-                         spec.cache_write_tokens, spec.cost_usd])
-
-    def record_transcript(self, principal: ParticipantRecord, entries: list[TranscriptSpec]
-                          ) -> int:
-        self.require(principal, Role.PARTICIPANT)
-        written = 0
-        with self.store.db.transaction() as cur:
-            for e in entries:
-                if cur.execute("SELECT 1 FROM transcripts WHERE participant_id = ? AND "
-                               "turn_key = ? AND role = ?",
-                               [principal.id, e.turn_key, e.role]).fetchone():
-                    continue
-                cur.execute("INSERT INTO transcripts VALUES (?, ?, ?, ?, ?, ?)",
-                            [principal.id, e.turn_key, self.clock(), e.iteration, e.role,
-                             e.content])
-                written += 1
-        return written
-
-    def usage(self, principal: ParticipantRecord) -> list[UsageView]:
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        now = self.clock()
-        rows = self.store.db.rows(
-            "SELECT p.id AS participant_id, p.display_name, p.arm, p.kind, "
-            "count(u.turn_key) AS turns, coalesce(sum(u.input_tokens), 0) AS input_tokens, "
-            "coalesce(sum(u.output_tokens), 0) AS output_tokens, "
-            "coalesce(sum(u.cache_read_tokens), 0) AS cache_read_tokens, "
-            "coalesce(sum(u.cache_write_tokens), 0) AS cache_write_tokens, "
-            "coalesce(sum(u.cost_usd), 0) AS cost_usd FROM participants p "
-            "LEFT JOIN usage u ON u.participant_id = p.id WHERE p.role = 'participant' "
-            "GROUP BY ALL ORDER BY p.display_name")
-        return [UsageView(**r, active_hours=self.store.active_seconds(r["participant_id"], now)
-                          / 3600) for r in rows]
-
-    def transcript(self, principal: ParticipantRecord, participant_id: str
-                   ) -> list[dict[str, Any]]:
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        return self.store.db.rows(
-            "SELECT turn_key, recorded_at, iteration, role, content FROM transcripts "
-            "WHERE participant_id = ? ORDER BY recorded_at, turn_key", [participant_id])
-
-    def import_aar(self, principal: ParticipantRecord, spec: ImportSpec) -> dict[str, Any]:
-        """AAR per-seed results → scored attempts of an "imported" participant (no token)."""
-        self.require(principal, Role.ADMIN)
-        attempts = parse_results(list(spec.files.items()))
-        if not attempts:
-            raise InvalidError("no result files to import")
-        record = self.store.add_participant(ParticipantSpec(
-            display_name=f"imported: {spec.label}", arm="imported",
-            kind=ParticipantKind.IMPORTED), actor=principal.id)
-        ids = []
-        with self.store.db.transaction() as cur:
-            for a in attempts:
-                attempt_id = new_id("att")
-                part = {"n": 0, "accuracy": a.accuracy, "weak": a.weak, "ceiling": a.ceiling,
-                        "pgr": a.pgr, "pgr_se": a.pgr_se, "pgr_per_seed": [],
-                        "pgr_ci95": None, "subsets": {}}
-                # The AAR release has no public/private split: both halves carry its score.
-                self.store.insert_attempt(cur, {
-                    "id": attempt_id, "participant_id": record.id, "task": a.task,
-                    "code_sha256": "imported", "source": f"# imported: {a.idea_name}",
-                    "note": a.idea_name, "status": AttemptStatus.SCORED.value,
-                    "seeds": json.dumps(a.seeds), "protocol_hash": self.protocol_hash,
-                    "scorer_version": "aar-import", "submitted_at": a.finished_at,
-                    "queued_at": a.finished_at, "started_at": a.finished_at,
-                    "finished_at": a.finished_at, "public_pgr": a.pgr, "public_pgr_se": a.pgr_se,
-                    "public_accuracy": a.accuracy, "private_pgr": a.pgr,
-                    "private_pgr_se": a.pgr_se, "private_accuracy": a.accuracy,
-                    "scores_json": json.dumps({"public": part, "private": part, "all": part}),
-                    "wall_seconds": a.wall_seconds, "cpu_seconds": 0.0, "charged": False})
-                ids.append(attempt_id)
-            self.store.append_event(cur, "aar_imported", actor=principal.id,
-                                    participant=record.id, attempts=ids, label=spec.label)
-        return {"participant_id": record.id, "attempts": ids}
-
-    def item_results(self, principal: ParticipantRecord, attempt_id: str) -> dict[str, Any]:
-        """Per test item, per seed: right or wrong, plus the fixed baselines' per-item mean
-        correctness and the public mask — what bootstrap bands and paired tests need."""
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        row = self._own_attempt(principal, attempt_id)
-        probs = [np.frombuffer(r["probs"], dtype=np.float32)
-                 for r in self.store.seed_results(attempt_id) if r["probs"] is not None]
-        if not probs or self.items_for is None:
-            raise NotFoundError(f"attempt {attempt_id} has no stored predictions")
-        return self.items_for(row["task"], probs)
-
-    # --------------------------------------------------------------------------------- export
-    def export_parquet(self, principal: ParticipantRecord, table: str) -> bytes:
-        self.require(principal, Role.ANALYST, Role.ADMIN)
-        queries = {
-            "attempts": "SELECT a.*, p.display_name, p.arm, p.kind AS participant_kind "
-                        "FROM attempts a JOIN participants p ON p.id = a.participant_id",
-            "events": "SELECT * FROM events ORDER BY id",
-            "seed_results": "SELECT * EXCLUDE (probs) FROM seed_results",
-            "participants": "SELECT * FROM participants",
-            "sessions": "SELECT * FROM sessions",
-            "forum_posts": "SELECT * FROM forum_posts",
-            "flags": "SELECT * FROM flags",
-            "audits": "SELECT * FROM audits",
-            "usage": "SELECT * FROM usage",
-        }
-        if table not in queries:
-            raise NotFoundError(f"no export {table!r}; choose from {sorted(queries)}")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{table}.parquet"
-            self.store.db.rows(f"COPY ({queries[table]}) TO '{path}' (FORMAT PARQUET)")
-            return path.read_bytes()
-
-    # ------------------------------------------------------------------- the runner's JobSource
-    def caps(self) -> dict[str, int]:
-        return {p.id: self.protocol.budget_for(p.arm).concurrent_attempts
-                for p in self.store.list_participants() if p.arm}
-
-    def claim(self) -> Job | None:
-        with self.store.db.transaction() as cur:
-            pick = self.store.next_queued(cur, caps=self.caps(), since=self.clock() - DAY)
-            if pick is None:
-                return self._claim_audit(cur)
-            now = self.clock()
-            row = cur.execute("SELECT tries FROM attempts WHERE id = ?", [pick["id"]]).fetchone()
-            self.store.move(cur, pick["id"], AttemptStatus.QUEUED, AttemptStatus.RUNNING,
-                            started_at=now, heartbeat_at=now, tries=row[0] + 1)
-            self.store.append_event(cur, "attempt_started", attempt_id=pick["id"],
-                                    tries=row[0] + 1)
-            full = cur.execute("SELECT task, seeds, source, participant_id FROM attempts "
-                               "WHERE id = ?", [pick["id"]]).fetchone()
-        return Job(attempt_id=pick["id"], participant_id=full[3], task=full[0],
-                   seeds=json.loads(full[1]), source=full[2])
-
-    def _claim_audit(self, cur) -> Job | None:
-        """Audits run when no attempt waits: participants' work always goes first."""
-        row = cur.execute("SELECT a.id, a.kind, a.task, t.id, t.participant_id, t.seeds, "
-                          "t.source FROM audits a JOIN attempts t ON t.id = a.attempt_id "
-                          "WHERE a.status = 'queued' ORDER BY a.created_at, a.id LIMIT 1"
-                          ).fetchone()
-        if row is None:
-            return None
-        cur.execute("UPDATE audits SET status = 'running', started_at = ? WHERE id = ?",
-                    [self.clock(), row[0]])
-        return Job(attempt_id=row[3], participant_id=row[4], task=row[2],
-                   seeds=json.loads(row[5]), source=row[6], kind=row[1], audit_id=row[0])
-
-    def _queue_audit(self, cur, *, kind: str, attempt_id: str, task: str) -> str:
-        audit_id = new_id("aud")
-        cur.execute("INSERT INTO audits (id, kind, attempt_id, task, status, created_at) "
-                    "VALUES (?, ?, ?, ?, 'queued', ?)",
-                    [audit_id, kind, attempt_id, task, self.clock()])
-        self.store.append_event(cur, "audit_queued", attempt_id=attempt_id, audit=audit_id,
-                                kind=kind, task=task)
-        return audit_id
-
-    def _record_audit(self, cur, job: Job, result: AttemptResult | None,
-                      infra_error: str | None) -> None:
-        all_part = (result.scores or {}).get("all") if result is not None else None
-        status = "done" if all_part is not None else "failed"
-        error = infra_error or (result.error if result is not None else None)
-        cur.execute("UPDATE audits SET status = ?, finished_at = ?, pgr = ?, accuracy = ?, "
-                    "scores_json = ?, error = ? WHERE id = ?",
-                    [status, self.clock(), all_part.pgr if all_part else None,
-                     all_part.accuracy if all_part else None,
-                     json.dumps({k: v.model_dump() for k, v in result.scores.items()})
-                     if all_part else None, error, job.audit_id])
-        self.store.append_event(cur, "audit_finished", attempt_id=job.attempt_id,
-                                audit=job.audit_id, kind=job.kind, status=status,
-                                pgr=all_part.pgr if all_part else None)
-        if job.kind != "teacher_ablation" or all_part is None or all_part.pgr is None:
-            return
-        original = json.loads(cur.execute("SELECT scores_json FROM attempts WHERE id = ?",
-                                          [job.attempt_id]).fetchone()[0])["all"]["pgr"]
-        tolerance = self.protocol.audits.ablation_tolerance
-        if original is not None and abs(original - all_part.pgr) < tolerance:
-            add_flag(self.store, cur, attempt_id=job.attempt_id,
-                     participant_id=job.participant_id, kind="ignores_teacher",
-                     original_pgr=original, permuted_labels_pgr=all_part.pgr,
-                     note="the score barely moves when the weak labels are shuffled: the "
-                          "method may not use the teacher (fine for unsupervised methods)")
-
-    def heartbeat(self, job: Job) -> bool:
-        if job.kind != "attempt":  # an audit runs until done; its attempt is long finished
-            row = self.store.db.one("SELECT status FROM audits WHERE id = ?", [job.audit_id])
-            return row is not None and row["status"] == "running"
-        with self.store.db.transaction() as cur:
-            hit = cur.execute("UPDATE attempts SET heartbeat_at = ? WHERE id = ? AND status = "
-                              "'running' RETURNING id", [self.clock(), job.attempt_id]
-                              ).fetchall()
-        return bool(hit)
-
-    def finish(self, job: Job, result: AttemptResult | None, infra_error: str | None) -> None:
-        """Record an outcome. Infrastructure faults requeue once, then fail without charge."""
-        attempt_id = job.attempt_id
-        if job.kind != "attempt":
-            with self.store.db.transaction() as cur:
-                self._record_audit(cur, job, result, infra_error)
-            return
-        if infra_error is None and result is not None and any(
-                o.error_kind == "infrastructure" for o in result.outcomes):
-            infra_error = next(o.error for o in result.outcomes
-                               if o.error_kind == "infrastructure")
-        with self.store.db.transaction() as cur:
-            if infra_error is not None:
-                self._infra_fault(cur, attempt_id, infra_error)
-                return
-            if any(o.status == "cancelled" for o in result.outcomes):
-                return  # cancel() already moved it; the partial run is dropped
-            self._record_result(cur, attempt_id, result)
-
-    def _infra_fault(self, cur, attempt_id: str, reason: str) -> None:
-        tries = cur.execute("SELECT tries FROM attempts WHERE id = ?", [attempt_id]).fetchone()
-        if tries is None:
-            return
-        if tries[0] < MAX_TRIES:
-            if self.store.move(cur, attempt_id, AttemptStatus.RUNNING, AttemptStatus.QUEUED,
-                               started_at=None, heartbeat_at=None, queued_at=self.clock()):
-                self.store.append_event(cur, "attempt_requeued", attempt_id=attempt_id,
-                                        reason=reason, tries=tries[0])
-            return
-        if self.store.move(cur, attempt_id, AttemptStatus.RUNNING, AttemptStatus.FAILED,
-                           finished_at=self.clock(), charged=False, error_kind="infrastructure",
-                           error=f"lost to an infrastructure fault twice ({reason}); your "
-                                 "quota was refunded"):
-            self.store.append_event(cur, "attempt_failed_infrastructure", attempt_id=attempt_id,
-                                    reason=reason)
-
-    def _record_result(self, cur, attempt_id: str, result: AttemptResult) -> None:
-        failed = next((o for o in result.outcomes if o.status != "ok"), None)
-        if result.status == "scored":
-            status = AttemptStatus.SCORED
-        elif failed is not None and failed.status == "timeout":
-            status = AttemptStatus.TIMED_OUT
-        else:
-            status = AttemptStatus.FAILED
-        scores = {k: v.model_dump() for k, v in (result.scores or {}).items()}
-        pub, priv = scores.get("public", {}), scores.get("private", {})
-        moved = self.store.move(
-            cur, attempt_id, AttemptStatus.RUNNING, status, finished_at=self.clock(),
-            task_hash=result.task_hash, scores_json=json.dumps(scores) if scores else None,
-            public_pgr=pub.get("pgr"), public_pgr_se=pub.get("pgr_se"),
-            public_accuracy=pub.get("accuracy"), private_pgr=priv.get("pgr"),
-            private_pgr_se=priv.get("pgr_se"), private_accuracy=priv.get("accuracy"),
-            wall_seconds=sum(o.wall_s for o in result.outcomes),
-            cpu_seconds=sum(o.cpu_s for o in result.outcomes),
-            peak_mb=max((o.peak_mb for o in result.outcomes), default=None),
-            sandboxed=all(o.sandboxed for o in result.outcomes),
-            error=result.error, error_kind=failed.error_kind if failed else None,
-            traceback=failed.traceback if failed else None,
-            log_tail=(failed or result.outcomes[-1]).log_tail[-20000:] if result.outcomes
-            else None)
-        if not moved:
-            return  # cancelled meanwhile: keep the cancellation
-        self.store.insert_seed_results(cur, attempt_id, [
-            {"seed": o.seed, "status": o.status, "accuracy": o.accuracy,
-             "wall_seconds": o.wall_s, "cpu_seconds": o.cpu_s, "peak_mb": o.peak_mb,
-             "error": o.error,
-             "probs": None if o.probs is None else np.asarray(o.probs, np.float32).tobytes()}
-            for o in result.outcomes])
-        self.store.append_event(cur, f"attempt_{status.value}", attempt_id=attempt_id,
-                                public_pgr=pub.get("pgr"), error=result.error)
-        if status is AttemptStatus.SCORED:
-            self._after_scoring(cur, attempt_id, pub.get("pgr"),
-                                [np.asarray(o.probs) for o in result.outcomes if o.probs])
-
-    def _after_scoring(self, cur, attempt_id: str, public_pgr: float | None,
-                       probs: list[np.ndarray]) -> None:
-        row = dict(zip(("id", "participant_id", "task"), cur.execute(
-            "SELECT id, participant_id, task FROM attempts WHERE id = ?", [attempt_id]
-        ).fetchone(), strict=True))
-        feedback = self.protocol.feedback
-        released = ladder_release(cur, row=row, public_pgr=public_pgr,
-                                  margin=feedback.ladder_margin)
-        if not released:
-            cur.execute("UPDATE attempts SET released = FALSE WHERE id = ?", [attempt_id])
-            self.store.append_event(cur, "score_withheld", attempt_id=attempt_id,
-                                    margin=feedback.ladder_margin)
-        flag_probing(self.store, cur, row=row, probs=probs, max_diff=feedback.probe_max_diff)
-        if self.protocol.audits.teacher_ablation and released and public_pgr is not None:
-            best = cur.execute(
-                "SELECT max(public_pgr) FROM attempts WHERE participant_id = ? AND task = ? "
-                "AND status = 'scored' AND id <> ?",
-                [row["participant_id"], row["task"], attempt_id]).fetchone()[0]
-            if best is None or public_pgr > best:  # a new personal best: audit it
-                self._queue_audit(cur, kind="teacher_ablation", attempt_id=attempt_id,
-                                  task=row["task"])
-
-    def recover(self) -> list[str]:
-        """At start: every attempt left `running` by a dead server is requeued once, or failed
-        without charge if it already had its retry. Returns the ids touched."""
-        touched = []
-        with self.store.db.transaction() as cur:  # audits have no quota: simply run them again
-            cur.execute("UPDATE audits SET status = 'queued', started_at = NULL "
-                        "WHERE status = 'running'")
-        for row in self.store.attempts_with_status(AttemptStatus.RUNNING):
-            with self.store.db.transaction() as cur:
-                self._infra_fault(cur, row["id"], "the server stopped while the attempt ran")
-            touched.append(row["id"])
-        return touched
