@@ -336,8 +336,8 @@ class ArenaService(RunnerSide, ReviewSide):
                 f"{self.protocol.feedback.ladder_margin}")
         if self._may_see_private(principal):
             view.private = self._score_view(scores.get("private"), digits)
-        if view.status is AttemptStatus.QUEUED:
-            view.queue_position = self.store.queue_position(row["id"])
+        if view.status is AttemptStatus.QUEUED and row["queued_at"] is not None:
+            view.queue_position = self.store.queue_position(row["queued_at"])
         return view
 
     def _own_attempt(self, principal: ParticipantRecord, attempt_id: str) -> dict[str, Any]:
