@@ -71,6 +71,8 @@ class Limits(_Strict):
     max_source_bytes: int = Field(200_000, ge=100, le=5_000_000)
     attempt_seconds: float = Field(600.0, gt=0)
     memory_mb: int = Field(4096, ge=256)
+    # Unscored dry runs are not attempts, but they are compute: cap them per day too.
+    dry_runs_per_day: int = Field(100, ge=0)
 
 
 class ProtocolSpec(_Strict):

@@ -295,7 +295,16 @@ class ArenaService(RunnerSide, ReviewSide):
         self._validate_source(spec.source)
         if self.dry_runner is None:
             raise ConflictError("this server runs no methods (no runner attached)")
+        cap = self.protocol.limits.dry_runs_per_day
         with self.store.db.transaction() as cur:
+            since = self.clock() - DAY
+            used, oldest = cur.execute(
+                "SELECT count(*), min(occurred_at) FROM events WHERE kind = 'dry_run' AND "
+                "actor = ? AND occurred_at >= ?", [principal.id, since]).fetchall()[0]
+            if used >= cap:
+                wait = (oldest + DAY - self.clock()).total_seconds() if oldest else None
+                raise QuotaError(f"daily dry runs used: {used} of {cap} in the last 24 h",
+                                 retry_after=wait)
             self.store.append_event(cur, "dry_run", actor=principal.id, task=spec.task)
         return DryRunView(**self.dry_runner(spec.task, spec.source))
 

@@ -147,3 +147,15 @@ def test_ten_clients_submitting_at_once(server):
                             strict=False):
         assert view.status in (AttemptStatus.QUEUED, AttemptStatus.RUNNING)
         assert client.health()
+
+
+def test_dry_runs_check_a_method_and_are_capped_per_day(server):
+    uli = server.participant("uli")
+    ok = uli.dry_run(VANILLA, "rt_sentiment")
+    assert ok.ok and ok.n_predictions == 2000 and 0 <= ok.mean_prediction <= 1
+    broken = uli.dry_run("def run(ctx):\n    return [0.5]\n", "rt_sentiment")
+    assert not broken.ok and "got 1 predictions for 2000 test items" in broken.error
+    uli.dry_run(VANILLA, "rt_sentiment")
+    capped = error_of(lambda: uli.dry_run(VANILLA, "rt_sentiment"))
+    assert capped.status == 429 and "3 of 3" in capped.message
+    assert uli.quota().attempts_used == 0  # dry runs are not attempts
