@@ -13,8 +13,6 @@ import pandas as pd
 
 from analysis.stats import ItemResults
 
-TABLES = ("attempts", "sessions", "flags", "events")
-
 
 @dataclass
 class StudyData:

@@ -43,6 +43,7 @@ class SeedOutcome(BaseModel):
     sandboxed: bool
     accuracy: float | None = None
     probs: list[float] | None = None  # the validated test predictions, kept for re-scoring
+    metrics: list[dict] = []  # what the method logged with ctx.log
 
 
 class AttemptResult(BaseModel):
@@ -122,7 +123,7 @@ def _outcome(run: MethodRun) -> SeedOutcome:
     return SeedOutcome(seed=run.seed, status=run.status, error_kind=run.error_kind,
                        error=run.error, traceback=run.traceback, log_tail=run.log_tail,
                        wall_s=run.wall_s, cpu_s=run.cpu_s, peak_mb=run.peak_mb,
-                       sandboxed=run.sandboxed)
+                       sandboxed=run.sandboxed, metrics=run.metrics)
 
 
 def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: ModelPair | None = None,

@@ -239,6 +239,7 @@ class AttemptView(BaseModel):
     log_tail: str | None = None
     tries: int = 0
     source: str | None = None  # only the author's own, or an analyst's
+    metrics: list[dict[str, Any]] = []  # ctx.log records per seed, on finished attempts
 
 
 class QuotaView(BaseModel):

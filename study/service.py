@@ -28,6 +28,7 @@ from study.errors import (
 from study.integrity import flag_static_scan
 from study.protocol import ProtocolSpec, parse_protocol
 from study.records import (
+    TERMINAL,
     AttemptStatus,
     AttemptView,
     ClockView,
@@ -358,7 +359,14 @@ class ArenaService(RunnerSide, ReviewSide):
         return row
 
     def get_attempt(self, principal: ParticipantRecord, attempt_id: str) -> AttemptView:
-        return self._view(principal, self._own_attempt(principal, attempt_id))
+        """One attempt; once it has finished, with what the method logged (lists leave it
+        out: it is the one field that needs another query)."""
+        view = self._view(principal, self._own_attempt(principal, attempt_id))
+        if view.status in TERMINAL and view.source is not None:
+            view.metrics = [{**m, "seed": r["seed"]}
+                            for r in self.store.seed_results(attempt_id)
+                            for m in json.loads(r["metrics"] or "[]")]
+        return view
 
     def list_attempts(self, principal: ParticipantRecord, *, task: str | None = None,
                       everyone: bool = False, limit: int = 200) -> list[AttemptView]:

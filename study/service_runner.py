@@ -163,7 +163,7 @@ class RunnerSide:
         self.store.insert_seed_results(cur, attempt_id, [
             {"seed": o.seed, "status": o.status, "accuracy": o.accuracy,
              "wall_seconds": o.wall_s, "cpu_seconds": o.cpu_s, "peak_mb": o.peak_mb,
-             "error": o.error,
+             "error": o.error, "metrics": o.metrics,
              "probs": None if o.probs is None else np.asarray(o.probs, np.float32).tobytes()}
             for o in result.outcomes])
         self.store.append_event(cur, f"attempt_{status.value}", attempt_id=attempt_id,

@@ -224,7 +224,19 @@ def _attach_traceback(result: MethodRun, out: Path) -> None:
             result.traceback = json.loads(error_file.read_text()[:100_000]).get("traceback")
 
 
-def _read_metrics(path: Path, limit: int = 10000) -> list[dict]:
+def _metric(raw: object) -> dict | None:
+    """The method wrote this file: keep only well-formed {name, value, step, t} records."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        return None
+    value, step = raw.get("value"), raw.get("step")
+    if not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
+        return None
+    return {"name": raw["name"][:100], "value": float(value),
+            "step": step if isinstance(step, int) else None,
+            "t": raw.get("t") if isinstance(raw.get("t"), int | float) else None}
+
+
+def _read_metrics(path: Path, limit: int = 1000) -> list[dict]:
     if not path.exists():
         return []
     metrics = []
@@ -233,9 +245,11 @@ def _read_metrics(path: Path, limit: int = 10000) -> list[dict]:
             if len(metrics) >= limit:
                 break
             try:
-                metrics.append(json.loads(line))
+                record = _metric(json.loads(line))
             except json.JSONDecodeError:
                 continue
+            if record is not None:
+                metrics.append(record)
     return metrics
 
 

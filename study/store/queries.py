@@ -216,10 +216,12 @@ class Store:
 
     def insert_seed_results(self, cur, attempt_id: str, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            cur.execute("INSERT INTO seed_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            cur.execute("INSERT INTO seed_results (attempt_id, seed, status, accuracy, "
+                        "wall_seconds, cpu_seconds, peak_mb, error, probs, metrics) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [attempt_id, r["seed"], r["status"], r.get("accuracy"),
                          r.get("wall_seconds"), r.get("cpu_seconds"), r.get("peak_mb"),
-                         r.get("error"), r.get("probs")])
+                         r.get("error"), r.get("probs"), json.dumps(r.get("metrics") or [])])
 
     def seed_results(self, attempt_id: str) -> list[dict[str, Any]]:
         return self.db.rows("SELECT * FROM seed_results WHERE attempt_id = ? ORDER BY seed",

@@ -91,3 +91,19 @@ def test_clock_and_forum_link_the_servers_score(server):
     assert "ctx.strong_features" in dan.brief()
     (task,) = dan.tasks()
     assert task.name == "rt_sentiment" and task.weak < task.ceiling
+
+
+def test_what_a_method_logs_reaches_its_author(server):
+    lia = server.participant("lia")
+    logging_method = VANILLA.replace(
+        "    head = ctx.lib.train_head",
+        "    for step in range(3):\n        ctx.log('loss', 1.0 / (step + 1), step)\n"
+        "    ctx.log('nan is dropped', float('nan'))\n    head = ctx.lib.train_head")
+    assert logging_method != VANILLA
+    done = lia.wait(lia.submit(logging_method, "rt_sentiment").id, poll=0.1)
+    assert done.status is AttemptStatus.SCORED, done.error
+    losses = [m for m in done.metrics if m["name"] == "loss"]
+    assert len(losses) == 3 * len(done.seeds)
+    assert {m["seed"] for m in losses} == set(done.seeds)
+    assert sorted({m["value"] for m in losses}) == [1 / 3, 0.5, 1.0]
+    assert not any(m["name"] == "nan is dropped" for m in done.metrics)
