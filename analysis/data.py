@@ -30,14 +30,13 @@ def _frame(data: bytes) -> pd.DataFrame:
 
 
 def from_exports(fetch: Callable[[str], bytes], *, study_start: pd.Timestamp,
-                 study_end: pd.Timestamp, usage: list[dict] | None = None,
-                 generalization: list[dict] | None = None) -> StudyData:
+                 study_end: pd.Timestamp, generalization: list[dict] | None = None
+                 ) -> StudyData:
     """`fetch(table)` returns the Parquet export of that table (e.g. ArenaClient.export)."""
-    usage_frame = pd.DataFrame(usage or [], columns=["participant_id", "recorded_at",
-                                                     "cost_usd"])
+    usage = _frame(fetch("usage"))[["participant_id", "recorded_at", "cost_usd"]]
     return StudyData(study_start=study_start, study_end=study_end,
                      attempts=_frame(fetch("attempts")), sessions=_frame(fetch("sessions")),
-                     flags=_frame(fetch("flags")), usage=usage_frame,
+                     flags=_frame(fetch("flags")), usage=usage,
                      generalization=pd.DataFrame(generalization or []))
 
 

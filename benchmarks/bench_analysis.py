@@ -112,11 +112,8 @@ def main() -> None:
                 study = api.study()
 
                 def load():
-                    usage = pd.read_parquet(__import__("io").BytesIO(api.export("usage")))
                     return from_exports(api.export, study_start=pd.Timestamp(study.starts_at),
-                                        study_end=pd.Timestamp(study.ends_at),
-                                        usage=usage[["participant_id", "recorded_at",
-                                                     "cost_usd"]].to_dict("records"))
+                                        study_end=pd.Timestamp(study.ends_at))
 
                 load_s, data = timed(load)
                 frame_s, frame = timed(lambda: attempts_frame(

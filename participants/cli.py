@@ -207,9 +207,8 @@ def register_analysis(app: typer.Typer) -> None:
         api = client(url, token)
         try:
             study = api.study()
-            usage = _usage_rows(api)
             data = from_exports(api.export, study_start=pd.Timestamp(study.starts_at),
-                                study_end=pd.Timestamp(study.ends_at), usage=usage,
+                                study_end=pd.Timestamp(study.ends_at),
                                 generalization=[g.model_dump() for g in api.generalization()])
             part = "private" if score.startswith("private") else "public"
 
@@ -247,20 +246,6 @@ def register_analysis(app: typer.Typer) -> None:
         except ArenaAPIError as exc:
             fail(exc)
         console.print(f"imported {len(out['attempts'])} attempt(s) as {out['participant_id']}")
-
-
-def _usage_rows(api: ArenaClient) -> list[dict]:
-    """Per-turn API costs are summed per participant by the server; the report spreads each
-    participant's total over time through the usage export when there is one."""
-    import io
-
-    import pandas as pd
-
-    try:
-        frame = pd.read_parquet(io.BytesIO(api.export("usage")))
-    except ArenaAPIError:
-        return []
-    return frame[["participant_id", "recorded_at", "cost_usd"]].to_dict("records")
 
 
 def _agent_client(workspace: Path, *, url: str | None, admin_token: str | None, arm: str,

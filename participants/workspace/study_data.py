@@ -3,7 +3,6 @@ so that changing a filter recomputes the frame and figure but does not refetch."
 
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 
@@ -20,11 +19,9 @@ from participants.sdk import ArenaAPIError, ArenaClient
 def load(url: str, token: str) -> StudyData:
     with ArenaClient(url, token, retries=1, timeout=60) as api:
         study = api.study()
-        usage = pd.read_parquet(io.BytesIO(api.export("usage")))
         return from_exports(
             api.export, study_start=pd.Timestamp(study.starts_at),
             study_end=pd.Timestamp(study.ends_at),
-            usage=usage[["participant_id", "recorded_at", "cost_usd"]].to_dict("records"),
             generalization=[g.model_dump() for g in api.generalization()])
 
 

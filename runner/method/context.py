@@ -117,6 +117,9 @@ class Context:
         key = f"encoder:{model}"
         if key not in self._cache:
             entry = self._model_entry(model)
+            if entry["folder"] is None:
+                raise MethodAPIError(f"the {model} model ({entry['name']}) has no local copy "
+                                     "on this runner; methods run offline")
             self._cache[key] = open_encoder(Path(entry["folder"]), entry["hub_id"],
                                             normalize=entry["normalize"],
                                             max_length=entry["max_length"])
@@ -124,6 +127,9 @@ class Context:
 
     def _hf_model(self, which: str):
         entry = self._model_entry(which)
+        if entry["folder"] is None:
+            raise MethodAPIError(f"the {which} model ({entry['name']}) has no local copy on "
+                                 "this runner; methods run offline")
         folder = Path(entry["folder"])
         if (folder / "model.onnx").exists():
             raise MethodAPIError(f"the {which} model ({entry['name']}) ships as ONNX: it gives "
