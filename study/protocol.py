@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -75,6 +76,29 @@ class Limits(_Strict):
     dry_runs_per_day: int = Field(100, ge=0)
 
 
+class AnalysisPlan(_Strict):
+    """The pre-registered comparison: fixed before the window opens, so a result read at the
+    endpoint is confirmatory and anything read earlier is labelled exploratory."""
+
+    # Each participant's private PGR at their best *public* attempt by time t: the choice a
+    # participant could make. "oracle_private" chooses with held-out scores (no one can).
+    endpoint: Literal["private_at_best_public", "best_public", "oracle_private"] = \
+        "private_at_best_public"
+    axis: Literal["calendar_hours", "own_hours", "active_hours", "compute_hours", "dollars"] = \
+        "calendar_hours"
+    at: float | None = Field(None, gt=0)  # t on the axis; unset: the window's length in hours
+    alpha: float = Field(0.05, gt=0, lt=1)
+    unit: Literal["participant"] = "participant"
+    test: Literal["permutation", "pooled_t"] = "permutation"
+    arms: list[str] = []  # the two arms compared; unset: the protocol's first two arms
+    # A participant with no scored attempt by t counts at the weak floor (PGR 0): every
+    # enrolled participant stays in their arm, as in intention-to-treat.
+    no_attempt: Literal["floor", "exclude"] = "floor"
+    thresholds: list[float] = [0.2, 0.5, 0.8]
+    max_open_session_hours: float = Field(12.0, gt=0)  # a never-closed clock-in is capped here
+    labour_hour_price: float = Field(0.0, ge=0)  # dollars per active hour of a human
+
+
 class ProtocolSpec(_Strict):
     name: str
     scorer_version: str = "1"
@@ -90,6 +114,7 @@ class ProtocolSpec(_Strict):
     leaderboard: Visibility = Visibility(cross_arm_visibility=True)
     limits: Limits = Limits()
     audits: AuditSpec = AuditSpec()
+    analysis: AnalysisPlan = AnalysisPlan()
 
     @model_validator(mode="after")
     def _arms_known(self) -> ProtocolSpec:
@@ -99,6 +124,9 @@ class ProtocolSpec(_Strict):
         unknown = set(self.budgets.arms) - set(names)
         if unknown:
             raise ValueError(f"budgets name unknown arm(s) {sorted(unknown)}")
+        compared = self.analysis.arms
+        if compared and (len(compared) != 2 or set(compared) - set(names)):
+            raise ValueError(f"analysis.arms must name two of the arms {names}: {compared}")
         return self
 
     def budget_for(self, arm: str) -> BudgetSpec:

@@ -100,6 +100,8 @@ class SubmitSpec(BaseModel):
     source: str = Field(description="the method's Python source, UTF-8")
     idempotency_key: Text | None = Field(None, max_length=200)
     note: Text | None = Field(None, max_length=2000)
+    parent_id: str | None = Field(None, max_length=64,
+                                  description="one of your attempts this method was edited from")
 
 
 class UsageSpec(BaseModel):
@@ -210,6 +212,22 @@ class ScoreView(BaseModel):
     accuracy: float | None
     n: int
     subsets: dict[str, dict[str, Any]] = {}
+    pgr_ci95: tuple[float, float] | None = None  # the 95% interval of the mean PGR
+    # One PGR per seed: analysts, or everyone once the window closed (a method that knows its
+    # seed could otherwise probe the public labels once per seed instead of once per attempt).
+    pgr_per_seed: list[float] = []
+
+
+class SeedRunView(BaseModel):
+    """One seed of an attempt, live while it runs (from ctx.progress) and kept afterwards."""
+
+    seed: int
+    state: str  # pending, running, ok, error, timeout, killed, cancelled
+    done: float | None = None  # the last ctx.progress(done, total)
+    total: float | None = None
+    wall_seconds: float | None = None
+    error: str | None = None
+    log_tail: str = ""
 
 
 class AttemptView(BaseModel):
@@ -239,7 +257,9 @@ class AttemptView(BaseModel):
     log_tail: str | None = None
     tries: int = 0
     source: str | None = None  # only the author's own, or an analyst's
-    metrics: list[dict[str, Any]] = []  # ctx.log records per seed, on finished attempts
+    metrics: list[dict[str, Any]] = []  # ctx.log records per seed (live while running)
+    seed_runs: list[SeedRunView] = []  # per seed: state, progress, output (single reads only)
+    parent_id: str | None = None  # the attempt this one was edited from
 
 
 class QuotaView(BaseModel):
@@ -320,3 +340,26 @@ class StudyView(BaseModel):
     seeds_per_attempt: int
     feedback: dict[str, Any]
     limits: dict[str, Any]
+    analysis: dict[str, Any] = {}  # the pre-registered [analysis] plan
+
+
+class SessionView(BaseModel):
+    """A browser session of the workspace: its secret works as a bearer token until it
+    expires, is ended, or the token that opened it is revoked."""
+
+    session: str  # shown once; only its sha256 is stored
+    expires_at: dt.datetime
+    participant: ParticipantRecord
+
+
+class DraftSpec(BaseModel):
+    source: str = Field(description="the editor's text, UTF-8")
+    task: Text | None = Field(None, max_length=100)
+    origin: Text | None = Field(None, max_length=200, description="what the text was loaded from")
+
+
+class DraftView(BaseModel):
+    source: str
+    task: str | None
+    origin: str | None
+    saved_at: dt.datetime

@@ -140,7 +140,8 @@ class ArenaService(RunnerSide, ReviewSide):
                          ends_at=self.ends_at, arms=p.arm_names,
                          tasks={"hill_climb": p.tasks.hill_climb, "held_out": p.tasks.held_out},
                          seeds_per_attempt=p.seeds_per_attempt,
-                         feedback=p.feedback.model_dump(), limits=p.limits.model_dump())
+                         feedback=p.feedback.model_dump(), limits=p.limits.model_dump(),
+                         analysis=p.analysis.model_dump())
 
     def window_closed(self) -> bool:
         return self.clock() >= self.ends_at
