@@ -21,7 +21,13 @@ from pydantic import BaseModel
 from runner.bundle import model_dirs, write_bundle
 from runner.method.context import Budget
 from runner.method.launch import MethodRun, run_method_process
-from runner.teacher import FixedBaselines, ModelPair, fixed_baselines, resolve_pair
+from runner.teacher import (
+    FixedBaselines,
+    ModelPair,
+    fixed_baselines,
+    resolve_pair,
+    teacher_index,
+)
 from study.errors import InvalidError, PredictionError
 from study.scoring import PartScore, public_mask, score_predictions, validate_predictions
 from study.settings import cache_dir
@@ -74,7 +80,7 @@ def dry_run(method: Path, task: Task, *, pair: ModelPair, budget: Budget, sandbo
     """Run a method once on the participant bundle and describe its output, unscored: what an
     agent (or a person) may check before spending an attempt. No gold label is read."""
     baselines = fixed_baselines(task, pair)
-    bundle = write_bundle(task, pair, baselines)
+    bundle = write_bundle(task, pair, baselines, teacher=teacher_index(seed))
     work = Path(tempfile.mkdtemp(prefix="dryrun-", dir=cache_dir()))
     try:
         stage_method(Path(method), work / "method")
@@ -136,13 +142,15 @@ def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: Model
     pair = pair or resolve_pair("default")
     budget = budget or Budget()
     baselines = fixed_baselines(task, pair)
-    bundle = write_bundle(task, pair, baselines, permute_seed=permute_weak_labels)
     labels = np.array(task.labels("test"))
     work = Path(tempfile.mkdtemp(prefix="attempt-", dir=cache_dir()))
     try:
         code_sha = stage_method(Path(method), work / "method")
         outcomes, probs = [], []
         for seed in seeds:
+            # Each seed learns from its own teacher: teacher variance enters the score.
+            bundle = write_bundle(task, pair, baselines, teacher=teacher_index(seed),
+                                  permute_seed=permute_weak_labels)
             run = run_method_process(work / "method" / "method.py", bundle, work / f"seed-{seed}",
                                      seed=seed, budget=budget, models_dirs=model_dirs(pair),
                                      sandbox=sandbox, cancel=cancel)

@@ -1,8 +1,9 @@
 """The participant-visible bundle of a task: the only files a method process can read.
 
-Written once per (task data, model pair) and reused read-only by every attempt. It holds inputs
-of `train` and `test`, the teacher's soft labels on `train`, cached features and the model
-folders' locations — never a gold label, never `weak_train`, never the public/private split.
+Written once per (task data, model pair, teacher) and reused read-only by every attempt. It holds
+inputs of `train` and `test`, the soft labels on `train` of the one frozen teacher a seed learns
+from (never the other 15), cached features and the model folders' locations — never a gold label,
+never `weak_train`, never the public/private split.
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ def model_dirs(pair: ModelPair) -> tuple[Path, ...]:
     return tuple(m.path for m in (pair.weak, pair.strong) if m.path is not None)
 
 
-def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines, *,
+def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines, *, teacher: int,
                  permute_seed: int | None = None) -> Path:
-    """The bundle; with `permute_seed`, the teacher-ablation variant whose weak labels are
-    shuffled across `train` items (same label distribution, no link to the items)."""
+    """The bundle of teacher number `teacher` (see `runner.teacher.teacher_index`); with
+    `permute_seed`, the teacher-ablation variant whose weak labels are shuffled across `train`
+    items (same label distribution, no link to the items)."""
     variant = "" if permute_seed is None else f"-permuted-{permute_seed}"
     folder = (cache_dir() / "bundles" / pair.key
-              / f"{task.name}-{task.info.content_hash}{variant}")
+              / f"{task.name}-{task.info.content_hash}-t{teacher}{variant}")
     if (folder / "ready").exists():
         return folder
     building = folder.with_name(folder.name + ".building")
@@ -66,12 +68,10 @@ def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines, *,
     for which, model in (("weak", pair.weak), ("strong", pair.strong)):
         for split, path in ensure_features(model, task, VISIBLE).items():
             _link_or_copy(path, building / "features" / f"{which}_{split}.npy")
-    if permute_seed is None:
-        _link_or_copy(baselines.weak_soft_labels_path(), building / "weak_soft_labels.npy")
-    else:
-        labels = np.load(baselines.weak_soft_labels_path())
-        np.save(building / "weak_soft_labels.npy",
-                labels[np.random.default_rng(permute_seed).permutation(len(labels))])
+    labels = np.array(baselines.teacher_soft_labels(teacher))
+    if permute_seed is not None:
+        labels = labels[np.random.default_rng(permute_seed).permutation(len(labels))]
+    np.save(building / "weak_soft_labels.npy", labels)
     (building / "models.json").write_text(json.dumps(
         {"weak": _model_entry(pair.weak), "strong": _model_entry(pair.strong)}, indent=2))
     for path in building.rglob("*"):

@@ -1,8 +1,10 @@
 """The weak teacher and the fixed baselines, computed once per (task, model pair) and frozen.
 
 weak floor: a head on weak-model features trained on gold `weak_train`, scored on test;
-ceiling: a head on strong-model features trained on gold `train`. Both over 16 seeds. The labels
-methods see are the soft predictions of the teacher trained with the first of those seeds.
+ceiling: a head on strong-model features trained on gold `train`. Both over 16 seeds. Each of the
+16 teachers also labels `train`; seed k of an attempt learns from the teacher its seed draws, so
+the floor is the mean of the very population methods learn from and copying the teacher scores
+PGR 0 in expectation.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from study.settings import cache_dir
 from study.tasks import Task
 
 BASELINE_SEEDS = tuple(range(1000, 1016))
+TEACHER_LABELS = "teacher_soft_labels.npy"
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,6 @@ class FixedBaselines(BaseModel):
     weak_model: str
     strong_model: str
     seeds: list[int]
-    teacher_seed: int
     weak_acc: list[float]
     ceiling_acc: list[float]
     folder: str
@@ -70,8 +72,18 @@ class FixedBaselines(BaseModel):
     def ceiling_test_probs(self) -> np.ndarray:
         return np.load(Path(self.folder) / "ceiling_test_probs.npy")
 
-    def weak_soft_labels_path(self) -> Path:
-        return Path(self.folder) / "weak_soft_labels.npy"
+    def teacher_labels_path(self) -> Path:
+        """(16, n_train) soft labels, one row per teacher, in the order of `seeds`."""
+        return Path(self.folder) / TEACHER_LABELS
+
+    def teacher_soft_labels(self, index: int) -> np.ndarray:
+        return np.load(self.teacher_labels_path(), mmap_mode="r")[index]
+
+
+def teacher_index(seed: int, n_teachers: int = len(BASELINE_SEEDS)) -> int:
+    """Which frozen teacher an attempt's seed learns from: uniform over the teachers as seeds
+    are drawn at random, and fixed by the seed so a rerun sees the same labels."""
+    return int(np.random.default_rng([seed, 0x7EAC]).integers(n_teachers))
 
 
 def baselines_folder(task: Task, pair: ModelPair) -> Path:
@@ -89,14 +101,13 @@ def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
     y_weak_train = np.array(task.labels("weak_train"), dtype=np.float64)
     y_train = np.array(task.labels("train"), dtype=np.float64)
     y_test = np.array(task.labels("test"))
-    weak_probs, ceiling_probs, soft_labels = [], [], None
+    weak_probs, ceiling_probs, soft_labels = [], [], []
     with Progress(transient=True) as progress:
         bar = progress.add_task(f"baselines {task.name}", total=len(BASELINE_SEEDS))
         for seed in BASELINE_SEEDS:
             teacher = train_head(weak_x["weak_train"], y_weak_train, seed=seed)
             weak_probs.append(teacher.predict_proba(weak_x["test"]))
-            if soft_labels is None:
-                soft_labels = teacher.predict_proba(weak_x["train"])
+            soft_labels.append(teacher.predict_proba(weak_x["train"]))
             ceiling = train_head(strong_x["train"], y_train, seed=seed)
             ceiling_probs.append(ceiling.predict_proba(strong_x["test"]))
             progress.advance(bar)
@@ -104,11 +115,11 @@ def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "weak_test_probs.npy", np.stack(weak_probs))
     np.save(folder / "ceiling_test_probs.npy", np.stack(ceiling_probs))
-    np.save(folder / "weak_soft_labels.npy", np.asarray(soft_labels))
+    np.save(folder / TEACHER_LABELS, np.stack(soft_labels))
     record = FixedBaselines(
         task=task.name, content_hash=task.info.content_hash, pair=pair.name,
         weak_model=pair.weak.spec.name, strong_model=pair.strong.spec.name,
-        seeds=list(BASELINE_SEEDS), teacher_seed=BASELINE_SEEDS[0],
+        seeds=list(BASELINE_SEEDS),
         weak_acc=[float(correct(p, y_test).mean()) for p in weak_probs],
         ceiling_acc=[float(correct(p, y_test).mean()) for p in ceiling_probs],
         folder=str(folder))
@@ -117,8 +128,11 @@ def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
 
 
 def fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
-    """The frozen record if one exists for this exact task data and weights, else compute it."""
+    """The frozen record if one exists for this exact task data and weights, else compute it.
+
+    A record from before every teacher's labels were kept is recomputed (same seeds, same
+    numbers) rather than served without them."""
     path = baselines_folder(task, pair) / "baselines.json"
-    if path.exists():
+    if path.exists() and (path.parent / TEACHER_LABELS).exists():
         return FixedBaselines.model_validate(json.loads(path.read_text()))
     return compute_fixed_baselines(task, pair)
