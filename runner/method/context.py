@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from runner import lib as w2s_lib
+from runner.method.channel import METRIC, PROGRESS, ChannelWriter
 
 VISIBLE_SPLITS = ("train", "test")
 
@@ -42,7 +43,7 @@ class Budget:
 
 
 class Context:
-    def __init__(self, run: dict[str, Any]) -> None:
+    def __init__(self, run: dict[str, Any], channel: ChannelWriter | None = None) -> None:
         self._bundle = Path(run["bundle"])
         meta = json.loads((self._bundle / "task.json").read_text())
         self.task = TaskBrief(meta["name"], meta["kind"], meta["description"],
@@ -54,7 +55,7 @@ class Context:
         Path(run["scratch"]).mkdir(parents=True, exist_ok=True)
         self.device: str = run.get("device", "cpu")
         self.scratch = Path(run["scratch"])
-        self._out = Path(run["out"])
+        self._channel = channel  # reports go to the parent over its pipe, never into files
         self.lib: ModuleType = w2s_lib
         self._cache: dict[str, Any] = {}
         self._started = time.monotonic()
@@ -125,7 +126,7 @@ class Context:
                                             max_length=entry["max_length"])
         return self._cache[key].embed(texts)
 
-    def _hf_model(self, which: str):
+    def _local_folder(self, which: str) -> Path:
         entry = self._model_entry(which)
         if entry["folder"] is None:
             raise MethodAPIError(f"the {which} model ({entry['name']}) has no local copy on "
@@ -134,13 +135,33 @@ class Context:
         if (folder / "model.onnx").exists():
             raise MethodAPIError(f"the {which} model ({entry['name']}) ships as ONNX: it gives "
                                  f"frozen features and ctx.embed(), not trainable weights")
+        return folder
+
+    def _lm_folder(self, which: str) -> Path:
+        """The folder of a causal LM (what ctx.lib.finetune trains); encoders are refused."""
+        folder = self._local_folder(which)
+        entry = self._models[which]
+        if entry.get("kind") != "causal-lm":
+            raise MethodAPIError(
+                f"the {which} model ({entry['name']}) is a frozen sentence encoder, not a causal "
+                "LM: ctx.lib.finetune needs a language-model pair (e.g. protocol model_pair = "
+                "'tiny-lm' or 'aar'); on this pair train heads on ctx.strong_features instead")
+        return folder
+
+    def _hf_model(self, which: str):
+        folder = self._local_folder(which)
+        if self._models[which].get("kind") == "causal-lm":
+            from runner.lib.lm import load_causal_lm
+
+            return load_causal_lm(folder, self.device)
         from transformers import AutoModel, AutoTokenizer
 
         model = AutoModel.from_pretrained(folder, local_files_only=True).to(self.device)
         return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
     def strong_model(self):
-        """A fresh (model, tokenizer) of the strong model on `ctx.device`, for fine-tuning."""
+        """A fresh (model, tokenizer) of the strong model on `ctx.device`, for fine-tuning: a
+        causal LM (bf16 on CUDA, right-padded tokenizer) on an LM pair, else the encoder."""
         return self._hf_model("strong")
 
     def weak_model(self):
@@ -151,14 +172,12 @@ class Context:
         """A metric for the attempt's log (e.g. training loss); numbers only."""
         record = {"name": str(name)[:100], "value": float(value), "step": step,
                   "t": round(time.monotonic() - self._started, 3)}
-        with (self._out / "metrics.jsonl").open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        if self._channel is not None:
+            self._channel.send_json(METRIC, record)
 
     def progress(self, done: float, total: float) -> None:
-        payload = json.dumps({"done": float(done), "total": float(total)})
-        tmp = self._out / "progress.json.tmp"
-        tmp.write_text(payload)
-        tmp.replace(self._out / "progress.json")
+        if self._channel is not None:
+            self._channel.send_json(PROGRESS, {"done": float(done), "total": float(total)})
 
     @property
     def elapsed(self) -> float:

