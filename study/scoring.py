@@ -1,7 +1,9 @@
 """Scores from predictions and gold labels the method never saw: accuracy, PGR, CIs.
 
 PGR = (acc_w2s − acc_weak) / (acc_ceiling − acc_weak), with the weak floor and the ceiling
-fixed per task (mean over 16 seeds). Test items are split public/private by a fixed hash.
+fixed per task (mean over 16 seeds). Test items are split public/private by a fixed hash. Every
+score shown carries one 95% interval, over test items and seeds (`pgr_interval`); the seed SE is
+kept as a secondary figure.
 """
 
 from __future__ import annotations
@@ -98,14 +100,43 @@ def _nan_to_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def bootstrap_pgr_ci(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray, *,
-                     draws: int = 1000, seed: int = 0) -> tuple[float, float] | None:
-    """95% percentile CI of PGR, resampling test items (each array: per-item mean correctness)."""
-    n = len(w2s)
+def seed_shift_variance(w2s: np.ndarray) -> float:
+    """Variance of the accuracy shift one seed gives every item at once (its teacher, its
+    initialisation), from a (seeds, items) 0/1 matrix; 0 with fewer than two seeds.
+
+    The between-seed variance of accuracy holds that shift plus per-item seed noise averaged
+    over the items (σ_e²/n); the within-item variance across seeds estimates shift + σ_e², so
+    (between − within/n)·n/(n−1) is the shift alone — the item bootstrap already carries σ_e².
+    """
+    seeds, n = w2s.shape
+    if seeds < 2 or n < 2:
+        return 0.0
+    between = float(w2s.mean(1).var(ddof=1))
+    within = float(w2s.var(0, ddof=1).mean())
+    return max(0.0, (between - within / n) * n / (n - 1))
+
+
+def pgr_interval(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray, *,
+                 draws: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """THE 95% interval of an attempt's mean PGR, over test items and seeds.
+
+    `w2s` is (seeds, items) correctness; `weak` and `ceiling` are per-item mean correctness of the
+    fixed baselines. Items: resample them (paired across attempt, floor and ceiling) on each
+    item's mean-over-seeds correctness, which already holds per-item seed noise once. Seeds: add
+    to each draw a normal shift with the variance of a seed-wide shift over the number of seeds
+    (`seed_shift_variance`), so no noise is counted twice. With one seed the seed part cannot be
+    estimated and the interval is over items alone. None when fewer than two items or the gap
+    vanishes in most draws.
+    """
+    w2s = np.atleast_2d(np.asarray(w2s, dtype=np.float64))
+    n = w2s.shape[1]
     if n < 2:
         return None
-    idx = np.random.default_rng(seed).integers(0, n, size=(draws, n))
-    a, lo, hi = w2s[idx].mean(1), weak[idx].mean(1), ceiling[idx].mean(1)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(draws, n))
+    shift = rng.normal(0.0, math.sqrt(seed_shift_variance(w2s) / w2s.shape[0]), size=draws)
+    a = w2s.mean(0)[idx].mean(1) + shift
+    lo, hi = np.asarray(weak)[idx].mean(1), np.asarray(ceiling)[idx].mean(1)
     gap = hi - lo
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.where(gap != 0, (a - lo) / gap, np.nan)
@@ -113,6 +144,16 @@ def bootstrap_pgr_ci(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray, *,
     if len(values) < draws // 2:
         return None
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def format_pgr(pgr: float | None, ci95: Sequence[float] | None, digits: int | None = 2) -> str:
+    """The one way a score is written for people: "0.62 [0.53, 0.71]" (95% interval)."""
+    if pgr is None:
+        return "—"
+    d = 2 if digits is None else digits
+    if ci95 is None:
+        return f"{pgr:.{d}f}"
+    return f"{pgr:.{d}f} [{ci95[0]:.{d}f}, {ci95[1]:.{d}f}]"
 
 
 def score_part(w2s_correct: np.ndarray, weak_correct: np.ndarray, ceiling_correct: np.ndarray,
@@ -133,8 +174,7 @@ def score_part(w2s_correct: np.ndarray, weak_correct: np.ndarray, ceiling_correc
     return PartScore(
         n=w2s_correct.shape[1], accuracy=float(w2s_correct.mean()), weak=weak_acc,
         ceiling=ceil_acc, pgr=_nan_to_none(mean), pgr_se=se, pgr_per_seed=per_seed,
-        pgr_ci95=bootstrap_pgr_ci(w2s_correct.mean(0), weak_correct.mean(0),
-                                  ceiling_correct.mean(0)),
+        pgr_ci95=pgr_interval(w2s_correct, weak_correct.mean(0), ceiling_correct.mean(0)),
         subsets=by_subset)
 
 

@@ -26,15 +26,18 @@ class TaskSpec:
     description: str
     label_names: tuple[str, str] = ("0", "1")
     split_seed: int = 0
-    # Equal classes in every split, so "always answer the common label" scores exactly chance.
-    balance: bool = True
+    # Share of label 1 in every split: None keeps the source's natural ratio (dealt stratified, so
+    # each split has it to within one item); a number is a documented tilt. An exact 50/50 would
+    # hand methods the class prior for free.
+    positive_share: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def _take_balanced(pools: dict[int, list[Example]], n: int, name: str) -> list[Example]:
-    half = n // 2
+def _take_stratified(pools: dict[int, list[Example]], n: int, share: float,
+                     name: str) -> list[Example]:
+    positives = round(n * share)
     taken = []
-    for label, count in ((1, n - half), (0, half)):
+    for label, count in ((1, positives), (0, n - positives)):
         if len(pools[label]) < count:
             raise InvalidError(f"task {name}: needs {count} examples of label {label}, "
                                f"only {len(pools[label])} left")
@@ -51,21 +54,18 @@ def split_examples(spec: TaskSpec, examples: list[Example]) -> dict[str, list[Ex
     rng = np.random.default_rng(spec.split_seed)
     order = rng.permutation(len(examples))
     shuffled = [examples[i] for i in order]
-    splits: dict[str, list[Example]] = {}
-    if spec.balance:
-        pools = {label: [ex for ex in shuffled if ex.label == label] for label in (0, 1)}
-        for split in DEAL_ORDER:
-            chosen = _take_balanced(pools, spec.sizes[split], spec.name)
-            splits[split] = [chosen[i] for i in rng.permutation(len(chosen))]
-        return splits
     need = sum(spec.sizes[s] for s in SPLITS)
     if need > len(shuffled):
         raise InvalidError(f"task {spec.name}: splits need {need} examples, source has "
                            f"{len(shuffled)}")
-    start = 0
+    share = spec.positive_share
+    if share is None:
+        share = sum(ex.label for ex in shuffled) / max(1, len(shuffled))
+    pools = {label: [ex for ex in shuffled if ex.label == label] for label in (0, 1)}
+    splits: dict[str, list[Example]] = {}
     for split in DEAL_ORDER:
-        splits[split] = shuffled[start:start + spec.sizes[split]]
-        start += spec.sizes[split]
+        chosen = _take_stratified(pools, spec.sizes[split], share, spec.name)
+        splits[split] = [chosen[i] for i in rng.permutation(len(chosen))]
     return {split: splits[split] for split in SPLITS}
 
 

@@ -49,7 +49,7 @@ def test_pairwise_features_are_answer_differences(isolated_cache, small_pair):
     examples = [Example({"prompt": "q", "first": f"good {i}", "second": f"bad {i}"}, 1)
                 for i in range(6)]
     spec = TaskSpec(name="pairs", kind=TaskKind.PAIRWISE, role=TaskRole.HELD_OUT, source="-",
-                    sizes={"weak_train": 2, "train": 2, "test": 2}, description="", balance=False)
+                    sizes={"weak_train": 2, "train": 2, "test": 2}, description="")
     task = build_task(spec, examples)
     swapped = build_task(spec, [dataclasses.replace(
         ex, inputs={"prompt": "q", "first": ex.inputs["second"], "second": ex.inputs["first"]},

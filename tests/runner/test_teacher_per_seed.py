@@ -43,7 +43,7 @@ def synthetic_task():
     spec = TaskSpec(name="synthetic_teacher_copy", kind=TaskKind.CLASSIFY,
                     role=TaskRole.HILL_CLIMB, source="synthetic",
                     sizes={"weak_train": 60, "train": 540, "test": 500},
-                    description="synthetic", balance=False)
+                    description="synthetic")
     task = build_task(spec, examples)
     by_uid = {ex.uid: i for i, ex in enumerate(examples)}
     return task, latent, by_uid

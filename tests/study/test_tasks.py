@@ -33,11 +33,21 @@ def test_split_is_deterministic_and_disjoint(rt_source):
     assert {s: len(v) for s, v in uids.items()} == spec.sizes
 
 
-def test_balanced_splits_make_the_majority_label_worthless(rt_source):
+def test_splits_keep_the_sources_natural_class_ratio(rt_source):
+    """Not an exact 50/50, which would hand methods the class prior: each split has the
+    source's share of label 1 to within one item."""
+    natural = sum(ex.label for ex in rt_source) / len(rt_source)
+    assert abs(natural - 0.5) > 0.05  # fresh snippets outnumber rotten ones in the source
     task = build_task(DEFAULT_TASKS["rt_sentiment"], rt_source)
     for split, examples in task.splits.items():
         positives = sum(ex.label for ex in examples)
-        assert abs(positives - len(examples) / 2) <= 1, split
+        assert abs(positives - natural * len(examples)) <= 1, split
+
+
+def test_a_documented_tilt_sets_the_share(rt_source):
+    spec = dataclasses.replace(DEFAULT_TASKS["rt_sentiment"], positive_share=0.3)
+    task = build_task(spec, rt_source)
+    assert sum(ex.label for ex in task.splits["test"]) == round(0.3 * spec.sizes["test"])
 
 
 def test_another_seed_or_size_changes_the_hash_but_not_test(rt_source):
