@@ -23,6 +23,11 @@ class StudyData:
     flags: pd.DataFrame
     usage: pd.DataFrame = field(default_factory=pd.DataFrame)
     generalization: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Everyone enrolled (so a participant or an arm with no finished attempt still counts),
+    # and the protocol's pre-registered [analysis] plan and arms.
+    participants: pd.DataFrame | None = None
+    plan: dict = field(default_factory=dict)
+    arms: list[str] = field(default_factory=list)
 
 
 def _frame(data: bytes) -> pd.DataFrame:
@@ -30,14 +35,17 @@ def _frame(data: bytes) -> pd.DataFrame:
 
 
 def from_exports(fetch: Callable[[str], bytes], *, study_start: pd.Timestamp,
-                 study_end: pd.Timestamp, generalization: list[dict] | None = None
-                 ) -> StudyData:
-    """`fetch(table)` returns the Parquet export of that table (e.g. ArenaClient.export)."""
+                 study_end: pd.Timestamp, generalization: list[dict] | None = None,
+                 plan: dict | None = None, arms: list[str] | None = None) -> StudyData:
+    """`fetch(table)` returns the Parquet export of that table (e.g. ArenaClient.export);
+    `plan` and `arms` come from the study view (the protocol's [analysis] table)."""
     usage = _frame(fetch("usage"))[["participant_id", "recorded_at", "cost_usd"]]
     return StudyData(study_start=study_start, study_end=study_end,
                      attempts=_frame(fetch("attempts")), sessions=_frame(fetch("sessions")),
                      flags=_frame(fetch("flags")), usage=usage,
-                     generalization=pd.DataFrame(generalization or []))
+                     generalization=pd.DataFrame(generalization or []),
+                     participants=_frame(fetch("participants")), plan=plan or {},
+                     arms=arms or [])
 
 
 def from_duckdb(path: Path) -> StudyData:
@@ -52,10 +60,12 @@ def from_duckdb(path: Path) -> StudyData:
         sessions = con.execute("SELECT * FROM sessions").df()
         flags = con.execute("SELECT * FROM flags").df()
         usage = con.execute("SELECT participant_id, recorded_at, cost_usd FROM usage").df()
+        participants = con.execute("SELECT * FROM participants").df()
     finally:
         con.close()
     return StudyData(study_start=pd.Timestamp(start), study_end=pd.Timestamp(end),
-                     attempts=attempts, sessions=sessions, flags=flags, usage=usage)
+                     attempts=attempts, sessions=sessions, flags=flags, usage=usage,
+                     participants=participants)
 
 
 def items_from_payload(payload: dict, *, part: str = "all") -> ItemResults:

@@ -1,89 +1,201 @@
 """Study records → one tidy frame of finished attempts with every time axis an analyst needs.
 
 Inputs are plain DataFrames as the server's Parquet exports give them (attempts, sessions,
-usage); nothing here reads a file or the network. Times are hours.
+usage, dry runs); nothing here reads a file or the network. Times are hours. Missing data is
+said, not zeroed: an axis a participant has no data for is NaN and a `DataWarning` says why.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from analysis.clock import Clock, active_hours_at, clocked_in_at, merge_sessions
 
 AXES = {
     "calendar_hours": "hours since the study started",
     "own_hours": "hours since the participant's own start",
     "active_hours": "active hours (clocked in)",
-    "compute_hours": "cumulative compute hours",
-    "dollars": "cumulative dollars (API + compute)",
+    "compute_hours": "cumulative compute hours (CPU + GPU)",
+    "dollars": "cumulative dollars (API + compute + labour)",
 }
 COLUMNS = ["attempt_id", "participant_id", "display_name", "arm", "kind", "task", "status",
-           "finished_at", "public_pgr", "private_pgr", "cpu_seconds", "flagged", "note",
-           "code_sha256", *AXES]
+           "submitted_at", "finished_at", "public_pgr", "private_pgr", "cpu_seconds",
+           "gpu_seconds", "flagged", "clocked_out", "clock_capped", "note", "code_sha256",
+           *AXES]
+FINISHED = ("scored", "failed", "timed_out")
+# Attempts that ran (and so used compute) without a score: they count on the compute axis.
+RAN = (*FINISHED, "cancelled")
+
+
+class DataWarning(UserWarning):
+    """Something in the records leaves an axis or a row undefined; the analysis says so."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Dollars per hour of each resource, kept apart: a CPU hour is not a GPU hour, and a
+    human's active hour is labour the agents' API bill has no counterpart for otherwise."""
+
+    cpu_hour: float = 0.0
+    gpu_hour: float = 0.0
+    labour_hour: float = 0.0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.cpu_hour or self.gpu_hour or self.labour_hour)
 
 
 def _hours(delta: pd.Series) -> pd.Series:
     return delta.dt.total_seconds() / 3600.0
 
 
-def _active_hours_at(times: pd.Series, sessions: pd.DataFrame) -> np.ndarray:
-    """For each time t: the sum over clock-in sessions of their overlap with (−∞, t]."""
-    if sessions.empty:
+def _utc(values: pd.Series) -> np.ndarray:
+    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+
+def _cumulative_at(times: pd.Series, stamps: pd.Series, amounts: pd.Series) -> np.ndarray:
+    """For each time t, the sum of `amounts` stamped at or before t."""
+    if len(stamps) == 0:
         return np.zeros(len(times))
-    starts = sessions["started_at"].to_numpy(dtype="datetime64[us]")
-    ends = sessions["ended_at"].to_numpy(dtype="datetime64[us]")
-    ends = np.where(np.isnat(ends), np.datetime64("9999-12-31", "us"), ends)  # still in
-    t = times.to_numpy(dtype="datetime64[us]")[:, None]
-    overlap = (np.minimum(ends[None, :], t) - starts[None, :]).astype("timedelta64[us]")
-    seconds = np.clip(overlap.astype(np.int64) / 1e6, 0, None)
-    return seconds.sum(axis=1) / 3600.0
+    order = np.argsort(_utc(stamps), kind="stable")
+    sorted_stamps = _utc(stamps)[order]
+    total = np.concatenate([[0.0], np.cumsum(amounts.to_numpy(dtype=float)[order])])
+    return total[np.searchsorted(sorted_stamps, _utc(times), side="right")]
 
 
-def _api_dollars_at(times: pd.Series, spent: pd.DataFrame) -> np.ndarray:
-    """For each time t: the participant's API dollars recorded up to t."""
-    if spent.empty:
-        return np.zeros(len(times))
-    spent = spent.sort_values("recorded_at")
-    stamps = spent["recorded_at"].to_numpy(dtype="datetime64[us]")
-    total = np.concatenate([[0.0], np.cumsum(spent["cost_usd"].to_numpy(dtype=float))])
-    return total[np.searchsorted(stamps, times.to_numpy(dtype="datetime64[us]"), side="right")]
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns)
 
 
-def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
-                   sessions: pd.DataFrame | None = None, usage: pd.DataFrame | None = None,
-                   flags: pd.DataFrame | None = None,
-                   gpu_hour_price: float = 0.0) -> pd.DataFrame:
-    """One row per finished attempt (scored, failed or timed out), with the five x-axes."""
-    sessions = sessions if sessions is not None else pd.DataFrame(
-        columns=["participant_id", "started_at", "ended_at"])
-    usage = usage if usage is not None else pd.DataFrame(
-        columns=["participant_id", "recorded_at", "cost_usd"])
-    done = attempts[attempts["status"].isin(["scored", "failed", "timed_out"])
-                    & attempts["finished_at"].notna()].copy()
+def _finished(attempts: pd.DataFrame, flags: pd.DataFrame | None) -> pd.DataFrame:
+    done = attempts[attempts["status"].isin(FINISHED) & attempts["finished_at"].notna()].copy()
     done = done.rename(columns={"id": "attempt_id", "participant_kind": "kind"})
     if "kind" not in done:
         done["kind"] = None
     flagged_ids = set(flags["attempt_id"]) if flags is not None and len(flags) else set()
     done["flagged"] = done["attempt_id"].isin(flagged_ids)
-    done["cpu_seconds"] = done["cpu_seconds"].fillna(0.0)
-    done = done.sort_values(["finished_at", "attempt_id"]).reset_index(drop=True)
+    for column in ("cpu_seconds", "gpu_seconds"):
+        done[column] = done[column].fillna(0.0) if column in done else 0.0
+    return done.sort_values(["finished_at", "attempt_id"]).reset_index(drop=True)
+
+
+def _compute_log(attempts: pd.DataFrame, dry_runs: pd.DataFrame) -> pd.DataFrame:
+    """Every measured use of compute, stamped when it ended: finished and cancelled attempts
+    and dry runs (participant_id, at, cpu_seconds, gpu_seconds)."""
+    ran = attempts[attempts["status"].isin(RAN) & attempts["finished_at"].notna()]
+    parts = [pd.DataFrame({
+        "participant_id": ran["participant_id"], "at": ran["finished_at"],
+        "cpu_seconds": ran["cpu_seconds"].fillna(0.0) if "cpu_seconds" in ran else 0.0,
+        "gpu_seconds": ran["gpu_seconds"].fillna(0.0) if "gpu_seconds" in ran else 0.0})]
+    if len(dry_runs):
+        parts.append(pd.DataFrame({
+            "participant_id": dry_runs["participant_id"], "at": dry_runs["occurred_at"],
+            "cpu_seconds": dry_runs["cpu_seconds"].fillna(0.0),
+            "gpu_seconds": dry_runs.get("gpu_seconds", pd.Series(0.0, index=dry_runs.index))
+            .fillna(0.0)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _participant_axes(group: pd.DataFrame, *, clock: Clock, compute: pd.DataFrame,
+                      spent: pd.DataFrame, prices: Prices) -> pd.DataFrame:
+    """own, active, compute and dollar hours of one participant's finished attempts."""
+    group = group.copy()
+    if (group["kind"] == "imported").all():
+        # Published results keep their own clock, drawn from the study's start, and have no
+        # clock, compute or cost records: those axes are unknown, not zero.
+        group["calendar_hours"] = group["own_hours"]
+        group[["active_hours", "compute_hours", "dollars"]] = np.nan
+        return group
+    made_in = clocked_in_at(group["submitted_at"], clock)
+    group["clocked_out"] = ~made_in & (not clock.empty)
+    group["clock_capped"] = clock.capped
+    active = active_hours_at(group["finished_at"], clock)
+    group["active_hours"] = np.where(made_in, active, np.nan)
+    cpu = _cumulative_at(group["finished_at"], compute["at"], compute["cpu_seconds"]) / 3600
+    gpu = _cumulative_at(group["finished_at"], compute["at"], compute["gpu_seconds"]) / 3600
+    group["compute_hours"] = cpu + gpu
+    api = _cumulative_at(group["finished_at"], spent["recorded_at"], spent["cost_usd"])
+    human = (group["kind"] == "human").all()
+    labour = active_hours_at(group["finished_at"], clock) * prices.labour_hour if (
+        human and prices.labour_hour) else 0.0
+    group["dollars"] = api + cpu * prices.cpu_hour + gpu * prices.gpu_hour + labour
+    if len(spent) == 0 and not (prices.cpu_hour or prices.gpu_hour) and not (
+            human and prices.labour_hour):
+        group["dollars"] = np.nan  # no cost record and no price: dollars unknown, not free
+    return group
+
+
+def _default_as_of(done: pd.DataFrame, sessions: pd.DataFrame,
+                   study_end: pd.Timestamp | None) -> pd.Timestamp:
+    """Now — or the latest record, for a replayed log stamped in the future — but never past
+    the window's end."""
+    stamps = [pd.Timestamp.now(tz="UTC"), *pd.to_datetime(
+        pd.concat([done["finished_at"], sessions["started_at"]]), utc=True).dropna()]
+    latest = max(stamps)
+    return min(latest, study_end) if study_end is not None else latest
+
+
+def _warn_missing(frame: pd.DataFrame, *, late: int, no_clock: list[str]) -> None:
+    if late:
+        warnings.warn(f"{late} attempt(s) finished after the window's end: excluded",
+                      DataWarning, stacklevel=3)
+    if no_clock:
+        warnings.warn(f"no clock events for {', '.join(sorted(no_clock))}: their active hours "
+                      "are unknown (NaN), not zero", DataWarning, stacklevel=3)
+    out = frame[frame["clocked_out"].astype(bool)]
+    if len(out):
+        warnings.warn(f"{len(out)} attempt(s) were submitted while clocked out: excluded from "
+                      "the active-hours axis", DataWarning, stacklevel=3)
+    capped = frame.loc[frame["clock_capped"].astype(bool), "display_name"].unique()
+    if len(capped):
+        warnings.warn(f"never-closed clock-ins capped for {', '.join(sorted(capped))}",
+                      DataWarning, stacklevel=3)
+
+
+def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
+                   study_end: pd.Timestamp | None = None, as_of: pd.Timestamp | None = None,
+                   sessions: pd.DataFrame | None = None, usage: pd.DataFrame | None = None,
+                   flags: pd.DataFrame | None = None, dry_runs: pd.DataFrame | None = None,
+                   prices: Prices | None = None, gpu_hour_price: float = 0.0,
+                   max_open_hours: float = 12.0) -> pd.DataFrame:
+    """One row per finished attempt (scored, failed or timed out) up to the window's end, with
+    the five x-axes. `as_of` (default: now, or the window's end if earlier) caps open clock-ins.
+    Warns (`DataWarning`) about every row or axis it had to leave undefined."""
+    sessions = sessions if sessions is not None else _empty(
+        ["participant_id", "started_at", "ended_at"])
+    usage = usage if usage is not None else _empty(["participant_id", "recorded_at", "cost_usd"])
+    dry_runs = dry_runs if dry_runs is not None else _empty(
+        ["participant_id", "occurred_at", "cpu_seconds"])
+    prices = prices or Prices(gpu_hour=gpu_hour_price)
+    done = _finished(attempts, flags)
+    as_of = as_of or _default_as_of(done, sessions, study_end)
+    late = 0
+    if study_end is not None:
+        late = int((done["finished_at"] > study_end).sum())
+        done = done[done["finished_at"] <= study_end]
     done["calendar_hours"] = _hours(done["finished_at"] - study_start)
-    parts = []
+    done[["clocked_out", "clock_capped"]] = False
+    compute = _compute_log(attempts, dry_runs)
+    parts, no_clock = [], []
     for pid, group in done.groupby("participant_id", sort=False):
-        group = group.copy()
         mine = sessions[sessions["participant_id"] == pid]
         first = min([group["submitted_at"].min(), *mine["started_at"].tolist()])
-        group["own_hours"] = _hours(group["finished_at"] - first)
-        if (group["kind"] == "imported").all():
-            # Published results keep their own clock: drawn from the study's start.
-            group["calendar_hours"] = group["own_hours"]
-        group["active_hours"] = _active_hours_at(group["finished_at"], mine)
-        group["compute_hours"] = group["cpu_seconds"].cumsum() / 3600.0
-        group["dollars"] = _api_dollars_at(group["finished_at"], usage[
-            usage["participant_id"] == pid]) + group["compute_hours"] * gpu_hour_price
-        parts.append(group)
+        group = group.assign(own_hours=_hours(group["finished_at"] - first))
+        clock = merge_sessions(mine, as_of=as_of, max_open_hours=max_open_hours)
+        if clock.empty and not (group["kind"] == "imported").all():
+            no_clock.append(str(group["display_name"].iloc[0]))
+        parts.append(_participant_axes(
+            group, clock=clock, compute=compute[compute["participant_id"] == pid],
+            spent=usage[usage["participant_id"] == pid], prices=prices))
     frame = pd.concat(parts) if parts else done.assign(
         own_hours=[], active_hours=[], compute_hours=[], dollars=[])
     for column in COLUMNS:
         if column not in frame:
             frame[column] = None
-    return frame[COLUMNS].sort_values(["finished_at", "attempt_id"]).reset_index(drop=True)
+    frame = frame[COLUMNS].sort_values(["finished_at", "attempt_id"]).reset_index(drop=True)
+    _warn_missing(frame, late=late, no_clock=no_clock)
+    return frame

@@ -1,63 +1,194 @@
 """One self-contained HTML report (figures work offline: plotly.js is inlined once), plus the
-underlying tables as CSV and Parquet beside it."""
+underlying tables as CSV and Parquet beside it.
+
+The report opens with the pre-registered comparison (the protocol's [analysis] table): the
+arms' participant endpoints at t, compared with the participant as the unit. It is labelled
+confirmatory only once the window has closed; read earlier, it and everything else is
+exploratory — a study looked at every hour finds a "difference" by chance far more often than
+α says.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import math
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.curves import arm_frontier
+from analysis.curves import ENDPOINTS, endpoint_of, participant_curves, roster_of
 from analysis.data import StudyData
-from analysis.figures import attempts_over_time_figure, frontier_figure, generalization_figure
-from analysis.frames import AXES, attempts_frame
+from analysis.endpoint import ArmTest, compare_arms, designer_line, participant_endpoint
+from analysis.figures import (
+    arm_curves,
+    attempts_over_time_figure,
+    frontier_figure,
+    generalization_figure,
+)
+from analysis.frames import AXES, Prices, attempts_frame
 from analysis.stats import (
     ItemResults,
     activity,
     area_under_frontier,
+    km_time_to_threshold,
     paired_bootstrap,
     pgr_interval,
     public_private_gap,
     time_to_threshold,
 )
+from analysis.tables import matched_comparison, participant_table
+from study.protocol import AnalysisPlan
 
-THRESHOLDS = [0.2, 0.5, 0.8]
+BASELINE_ARM = "automated-baseline"
 
 
-def build_tables(data: StudyData, *, score: str = "public_pgr", gpu_hour_price: float = 0.0,
+@dataclass
+class Context:
+    """What every table is read against: the plan, the horizon and whether it is final."""
+
+    plan: AnalysisPlan
+    endpoint: str
+    window_hours: float
+    as_of_hours: float
+    closed: bool
+    arms: list[str]
+    roster: pd.DataFrame
+
+    @property
+    def t(self) -> float:
+        return self.plan.at if self.plan.at is not None else self.window_hours
+
+    @property
+    def label(self) -> str:
+        return "CONFIRMATORY" if self.closed else "EXPLORATORY (the window is still open)"
+
+
+def _hours(data: StudyData, at: pd.Timestamp) -> float:
+    return (at - data.study_start).total_seconds() / 3600
+
+
+def _compared_arms(plan: AnalysisPlan, data: StudyData, roster: pd.DataFrame) -> list[str]:
+    if plan.arms:
+        return list(plan.arms)
+    named = [a for a in data.arms if a in set(roster["arm"])] or sorted(set(roster["arm"]))
+    return named[:2]
+
+
+def build_frame(data: StudyData, *, prices: Prices, as_of: pd.Timestamp
+                ) -> tuple[pd.DataFrame, list[str]]:
+    """The attempt frame, with every data warning it raised as a note for the report."""
+    plan = AnalysisPlan.model_validate(data.plan)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = attempts_frame(data.attempts, study_start=data.study_start,
+                               study_end=data.study_end, as_of=as_of,
+                               sessions=data.sessions, usage=data.usage, flags=data.flags,
+                               prices=prices, max_open_hours=plan.max_open_session_hours)
+    return frame, [str(w.message) for w in caught]
+
+
+def primary_result(frame: pd.DataFrame, ctx: Context) -> tuple[ArmTest | None, str]:
+    """The pre-registered comparison at t, and the sentence that frames it."""
+    at = ctx.t if ctx.closed or ctx.plan.axis != "calendar_hours" else min(ctx.t,
+                                                                            ctx.as_of_hours)
+    if len(ctx.arms) < 2:
+        return None, "Fewer than two arms have participants: nothing to compare."
+    values = participant_endpoint(frame, t=at, axis=ctx.plan.axis, endpoint=ctx.endpoint,
+                                  participants=ctx.roster, no_attempt=ctx.plan.no_attempt)
+    try:
+        result = compare_arms(values, *ctx.arms, test=ctx.plan.test, alpha=ctx.plan.alpha)
+    except ValueError as exc:
+        return None, str(exc)
+    return result, (f"{ctx.label}: {ENDPOINTS[ctx.endpoint]} at {at:g} "
+                    f"({AXES[ctx.plan.axis]}); unit: participant; {ctx.plan.test} test, "
+                    f"α = {ctx.plan.alpha:g}. " + designer_line(result, alpha=ctx.plan.alpha))
+
+
+def _median_steps(frame: pd.DataFrame, ctx: Context, axis: str, until: float) -> pd.DataFrame:
+    """Each arm's median-participant curve on `axis` as steps (arm, x, value)."""
+    _, summary = arm_curves(frame, x=axis, endpoint=ctx.endpoint, until=until,
+                            roster=ctx.roster, draws=1)
+    return summary.rename(columns={"median": "value"})[["arm", "x", "value"]]
+
+
+def _until(frame: pd.DataFrame, ctx: Context, axis: str) -> float:
+    if axis == "calendar_hours":
+        return ctx.as_of_hours
+    seen = frame[axis].dropna()
+    return float(seen.max()) if len(seen) else 0.0
+
+
+def _thresholds_on(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame:
+    """The median participant's time to each threshold on one axis; an arm whose scored
+    attempts have no value on this axis says "no data" rather than "not yet"."""
+    until = _until(frame, ctx, axis)
+    end = ctx.window_hours if axis == "calendar_hours" and ctx.closed else None
+    steps = _median_steps(frame, ctx, axis, until)
+    table = time_to_threshold(steps, ctx.plan.thresholds, as_of=until, end=end, value="value",
+                              arms=sorted(set(ctx.roster["arm"])))
+    scored_arms = set(frame.loc[frame["status"].eq("scored"), "arm"])
+    blind = table["arm"].isin(scored_arms - set(steps["arm"]))
+    table.loc[blind, ["x", "status"]] = [float("nan"), "no data"]
+    return table.assign(axis=axis)
+
+
+def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | None = None,
+                 prices: Prices | None = None, gpu_hour_price: float = 0.0,
+                 as_of: pd.Timestamp | None = None,
                  items: Callable[[str], ItemResults | None] | None = None
-                 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    frame = attempts_frame(data.attempts, study_start=data.study_start,
-                           sessions=data.sessions, usage=data.usage, flags=data.flags,
-                           gpu_hour_price=gpu_hour_price)
-    window = (data.study_end - data.study_start).total_seconds() / 3600
-    thresholds = [time_to_threshold(arm_frontier(frame, x=axis, score=score), THRESHOLDS)
-                  .assign(axis=axis) for axis in AXES]
-    tables = {
-        "time_to_threshold": pd.concat(thresholds, ignore_index=True),
-        "area_under_frontier": area_under_frontier(
-            arm_frontier(frame, x="calendar_hours", score=score), end=window),
-        "activity": activity(frame, window_hours=window),
-        "public_private_gap": public_private_gap(frame),
-    }
+                 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Context, list[str]]:
+    """The frame, every table, the context they were read in, and notes on missing data."""
+    plan = AnalysisPlan.model_validate(data.plan)
+    now = min(as_of or pd.Timestamp.now(tz="UTC"), data.study_end)
+    prices = prices or Prices(gpu_hour=gpu_hour_price, labour_hour=plan.labour_hour_price)
+    frame, notes = build_frame(data, prices=prices, as_of=now)
+    roster = roster_of(frame, data.participants)
+    ctx = Context(plan=plan, endpoint=endpoint_of(endpoint or score or plan.endpoint),
+                  window_hours=_hours(data, data.study_end), as_of_hours=_hours(data, now),
+                  closed=now >= data.study_end, arms=[], roster=roster)
+    ctx.arms = _compared_arms(plan, data, roster)
+    result, sentence = primary_result(frame, ctx)
+    tables: dict[str, pd.DataFrame] = {
+        "primary": pd.DataFrame([{"reading": ctx.label, **(result.as_dict() if result else {}),
+                                  "summary": sentence}])}
+    t_now = min(ctx.t, ctx.as_of_hours) if ctx.plan.axis == "calendar_hours" else ctx.t
+    tables["participants"] = participant_table(
+        frame, roster, t=t_now, axis=plan.axis, endpoint=ctx.endpoint,
+        thresholds=plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
+    tables["matched_comparison"] = matched_comparison(
+        frame, roster, sorted(set(roster["arm"])), t=t_now, axis=plan.axis,
+        endpoint=ctx.endpoint)
+    tables["time_to_threshold"] = pd.concat(
+        [_thresholds_on(frame, ctx, axis) for axis in AXES], ignore_index=True)
+    tables["time_to_threshold_km"] = km_time_to_threshold(
+        participant_curves(frame, x="calendar_hours", endpoint=ctx.endpoint), roster,
+        plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
+    tables["area_under_median"] = area_under_frontier(
+        _median_steps(frame, ctx, "calendar_hours", ctx.as_of_hours), end=ctx.window_hours,
+        as_of=ctx.as_of_hours, value="value", arms=sorted(set(roster["arm"])))
+    tables["activity"] = activity(frame, window_hours=ctx.window_hours,
+                                  as_of=ctx.as_of_hours, roster=roster)
+    tables["public_private_gap"] = public_private_gap(frame)
     if items is not None:
-        tables["paired_bootstrap"] = _arms_compared(frame, score, items)
+        tables["paired_bootstrap"] = _best_attempts_compared(frame, items)
     if not data.generalization.empty:
         tables["generalization"] = pd.DataFrame(
             [{"display_name": r["display_name"], "arm": r["arm"], "attempt_id": r["attempt_id"],
               **{f"held_out:{t}": v for t, v in r["held_out"].items()}}
              for r in data.generalization.to_dict("records")])
-    return frame, tables
+    return frame, tables, ctx, notes
 
 
-def _arms_compared(frame: pd.DataFrame, score: str,
-                   items: Callable[[str], ItemResults | None]) -> pd.DataFrame:
-    """Each pair of arms' best attempts, compared on the same test items."""
-    scored = frame[frame["status"].eq("scored") & frame[score].notna()]
-    best = scored.loc[scored.groupby("arm")[score].idxmax()]
+def _best_attempts_compared(frame: pd.DataFrame,
+                            items: Callable[[str], ItemResults | None]) -> pd.DataFrame:
+    """Each pair of arms' best-public attempts, compared on the same test items: "does
+    program X beat program Y" — not the arm comparison, which is the primary table."""
+    scored = frame[frame["status"].eq("scored") & frame["public_pgr"].notna()]
+    best = scored.loc[scored.groupby("arm")["public_pgr"].idxmax()]
     rows = []
     records = best.to_dict("records")
     for i, a in enumerate(records):
@@ -74,48 +205,86 @@ def _arms_compared(frame: pd.DataFrame, score: str,
 
 
 def frontier_bands(frame: pd.DataFrame, items: Callable[[str], ItemResults | None], *,
-                   x: str = "calendar_hours", score: str = "public_pgr"
+                   x: str = "calendar_hours", score: str = "private_pgr"
                    ) -> dict[str, tuple[float, float]]:
+    """The per-attempt interval of each participant's currently held attempt (the one their
+    endpoint reads), from the server's per-item results; attempts without them get none."""
+    curves = participant_curves(frame, x=x, endpoint=endpoint_of(score))
+    held = curves.groupby("participant_id")["attempt_id"].last()
     bands = {}
-    for attempt_id in arm_frontier(frame, x=x, score=score)["attempt_id"].unique():
+    for attempt_id in held.unique():
         evidence = items(attempt_id)
         if evidence is not None:
-            bands[attempt_id] = pgr_interval(evidence, draws=300)
+            bands[attempt_id] = pgr_interval(evidence)
     return bands
 
 
-def write_report(data: StudyData, out: Path, *, title: str = "w2s-arena study report",
-                 score: str = "public_pgr", gpu_hour_price: float = 0.0,
-                 items: Callable[[str], ItemResults | None] | None = None) -> list[Path]:
-    """Writes `out` (HTML) and `<out stem>_tables/*.csv|*.parquet`; returns every path."""
-    frame, tables = build_tables(data, score=score, gpu_hour_price=gpu_hour_price, items=items)
-    bands = frontier_bands(frame, items, score=score) if items is not None else None
+def references(frame: pd.DataFrame) -> dict[str, float | None]:
+    """Reference lines: the weak floor (PGR 0), the ceiling (1) and the best baseline — the
+    automated-baseline arm's best private score at its best public attempt, when it ran."""
+    baseline = frame[frame["arm"].eq(BASELINE_ARM) & frame["status"].eq("scored")
+                     & frame["public_pgr"].notna()]
+    best = (float(baseline.loc[baseline["public_pgr"].idxmax(), "private_pgr"])
+            if len(baseline) else None)
+    return {"weak floor": 0.0, "best baseline": best, "ceiling": 1.0}
+
+
+def _figures(frame: pd.DataFrame, data: StudyData, ctx: Context, bands) -> list:
+    refs = references(frame)
     # Every attempt as a dot on the calendar axis only: five copies of a large study's cloud
     # would make the file five times larger for no new information.
-    figures = [frontier_figure(frame, x=axis, score=score,
+    figures = [frontier_figure(frame, x=axis, endpoint=ctx.endpoint, roster=ctx.roster,
+                               until=_until(frame, ctx, axis), references=refs,
                                bands=bands if axis == "calendar_hours" else None,
-                               attempts=axis == "calendar_hours")
-               .update_layout(title=f"Best so far per arm — {AXES[axis]}") for axis in AXES]
-    figures.append(attempts_over_time_figure(frame))
+                               attempts=axis == "calendar_hours") for axis in AXES]
+    figures.append(attempts_over_time_figure(frame, until=ctx.as_of_hours))
     if not data.generalization.empty:
         figures.append(generalization_figure(data.generalization))
+    return figures
+
+
+def _table_html(name: str, table: pd.DataFrame) -> str:
+    def number(v: float) -> str:
+        return "∞" if math.isinf(v) else f"{v:.3g}" if abs(v) < 1e-3 and v else f"{v:.3f}"
+
+    return (f"<h2>{html.escape(name.replace('_', ' '))}</h2>\n"
+            + table.to_html(index=False, float_format=number, na_rep="—", border=0,
+                            classes="table"))
+
+
+def write_report(data: StudyData, out: Path, *, title: str = "w2s-arena study report",
+                 endpoint: str | None = None, score: str | None = None,
+                 prices: Prices | None = None, gpu_hour_price: float = 0.0,
+                 as_of: pd.Timestamp | None = None,
+                 items: Callable[[str], ItemResults | None] | None = None) -> list[Path]:
+    """Writes `out` (HTML) and `<out stem>_tables/*.csv|*.parquet`; returns every path."""
+    frame, tables, ctx, notes = build_tables(data, endpoint=endpoint, score=score,
+                                             prices=prices, gpu_hour_price=gpu_hour_price,
+                                             as_of=as_of, items=items)
+    bands = frontier_bands(frame, items, score=ctx.endpoint) if items is not None else None
+    figures = _figures(frame, data, ctx, bands)
     parts = [fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
                          config={"displaylogo": False})
              for i, fig in enumerate(figures)]
-    sections = "\n".join(f"<h2>{html.escape(name.replace('_', ' '))}</h2>\n"
-                         + table.to_html(index=False, float_format=lambda v: f"{v:.3f}",
-                                         na_rep="—", border=0, classes="table")
-                         for name, table in tables.items())
+    primary = tables["primary"]["summary"].iloc[0]
+    sections = "\n".join(_table_html(name, table) for name, table in tables.items()
+                         if name != "primary")
+    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes) or "<li>none</li>"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}}
 .table{{border-collapse:collapse;font-size:.9rem}}.table td,.table th{{padding:.25rem .6rem;
-border-bottom:1px solid #ddd;text-align:right}}h2{{margin-top:2.2rem}}</style></head>
+border-bottom:1px solid #ddd;text-align:right}}h2{{margin-top:2.2rem}}
+.primary{{border-left:4px solid #333;padding:.5rem 1rem;background:#f6f6f6}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Score: <b>{score.replace('_', ' ')}</b>. {len(frame)} finished attempts of
-{frame['participant_id'].nunique()} participants; window {data.study_start:%Y-%m-%d %H:%M} →
-{data.study_end:%Y-%m-%d %H:%M} UTC. Written {stamp}.</p>
+<p>Endpoint: <b>{html.escape(ENDPOINTS[ctx.endpoint])}</b>. {len(frame)} finished attempts
+of {len(ctx.roster)} enrolled participants; window {data.study_start:%Y-%m-%d %H:%M} →
+{data.study_end:%Y-%m-%d %H:%M} UTC, read at hour {ctx.as_of_hours:.1f}. Written {stamp}.</p>
+<h2>Primary comparison ({html.escape(ctx.label.lower())})</h2>
+<p class="primary">{html.escape(primary)}</p>
+{_table_html("primary result", tables["primary"].drop(columns="summary"))}
+<h2>Data notes</h2><ul>{notes_html}</ul>
 {''.join(parts)}
 {sections}
 </body></html>"""
@@ -130,3 +299,4 @@ border-bottom:1px solid #ddd;text-align:right}}h2{{margin-top:2.2rem}}</style></
             write(path, index=False)
             written.append(path)
     return written
+

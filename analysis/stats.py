@@ -1,5 +1,6 @@
-"""The numbers an analyst defends: time to thresholds, area under the curve, rates, the
-public-vs-private gap, and bootstrap intervals over test items and seeds."""
+"""The numbers an analyst defends: time to thresholds (censored, and Kaplan–Meier over
+participants), area under a curve and rates as of a time, the public-vs-private gap, the
+per-attempt interval and a paired comparison of two attempts."""
 
 from __future__ import annotations
 
@@ -8,42 +9,117 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from study import scoring
 
-def time_to_threshold(frontier: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
-    """Per arm, the first x at which its frontier reached each threshold (NaN: never)."""
+
+def _horizon(end: float | None, as_of: float | None, xs: pd.Series) -> float:
+    """The last x the records speak for: `as_of` (capped at the window's end), else the end,
+    else the last x seen."""
+    candidates = [v for v in (end, as_of) if v is not None]
+    if candidates:
+        return float(min(candidates))
+    return float(xs.max()) if len(xs) else 0.0
+
+
+def time_to_threshold(steps: pd.DataFrame, thresholds: list[float], *,
+                      as_of: float | None = None, end: float | None = None,
+                      value: str = "best", arms: list[str] | None = None) -> pd.DataFrame:
+    """Per arm and threshold, the first x at which the step curve (`value` over x, per arm)
+    reached it — or, censored, the horizon it was watched to: "not yet" while the window is
+    open at `as_of`, "never" once `end` has passed. Arms in `arms` with no steps get censored
+    rows too. Columns: arm, threshold, x, censored, status."""
+    horizon = _horizon(end, as_of, steps["x"])
+    closed = end is not None and horizon >= end
     rows = []
-    for arm, group in frontier.groupby("arm", sort=True):
-        row: dict[str, object] = {"arm": arm}
+    for arm in sorted(set(steps["arm"]) | set(arms or [])):
+        group = steps[(steps["arm"] == arm) & (steps["x"] <= horizon)]
         for t in thresholds:
-            reached = group[group["best"] >= t]
-            row[f"pgr≥{t:g}"] = float(reached["x"].iloc[0]) if len(reached) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
+            reached = group[group[value] >= t]
+            if len(reached):
+                rows.append({"arm": arm, "threshold": t, "x": float(reached["x"].iloc[0]),
+                             "censored": False, "status": "reached"})
+            else:
+                rows.append({"arm": arm, "threshold": t, "x": horizon, "censored": True,
+                             "status": "never" if closed else "not yet"})
+    return pd.DataFrame(rows, columns=["arm", "threshold", "x", "censored", "status"])
 
 
-def area_under_frontier(frontier: pd.DataFrame, *, end: float, start: float = 0.0
-                        ) -> pd.DataFrame:
-    """Per arm, the mean of its best-so-far PGR over [start, end] (0 before its first score):
-    the area under the step curve divided by the window's length."""
+def kaplan_meier(times: np.ndarray, reached: np.ndarray) -> pd.DataFrame:
+    """Product-limit estimate of P(not yet reached) after each event time; `reached` False
+    marks a censored time. Columns: x, survival."""
+    order = np.lexsort((~reached, times))  # at a tie, events before censorings
+    times, reached = times[order], reached[order]
+    at_risk, survival, rows = len(times), 1.0, []
+    for x in np.unique(times):
+        here = times == x
+        events = int(reached[here].sum())
+        if events:
+            survival *= 1 - events / at_risk
+            rows.append({"x": float(x), "survival": survival})
+        at_risk -= int(here.sum())
+    return pd.DataFrame(rows, columns=["x", "survival"])
+
+
+def km_time_to_threshold(curves: pd.DataFrame, roster: pd.DataFrame, thresholds: list[float],
+                         *, as_of: float | None = None, end: float | None = None
+                         ) -> pd.DataFrame:
+    """Per arm and threshold, over its participants (each reaching it or censored at the
+    horizon): n, how many reached it, the Kaplan–Meier share reached by the horizon and the
+    median time to reach it (NaN when fewer than half are estimated to have). Columns: arm,
+    threshold, n, reached, share_reached, median_x."""
+    participant_steps = curves.assign(arm=curves["participant_id"])
+    per_person = time_to_threshold(participant_steps, thresholds, as_of=as_of, end=end,
+                                   value="value", arms=list(roster["participant_id"]))
+    per_person = per_person.merge(roster[["participant_id", "arm"]],
+                                  left_on="arm", right_on="participant_id",
+                                  suffixes=("_person", ""))
     rows = []
-    for arm, group in frontier.groupby("arm", sort=True):
-        xs = np.clip(np.append(group["x"].to_numpy(float), end), start, end)
-        values = group["best"].to_numpy(float)
-        area = float(np.sum(values * np.diff(xs)))
-        rows.append({"arm": arm, "mean_best_pgr": area / (end - start)})
-    return pd.DataFrame(rows)
+    for (arm, t), group in per_person.groupby(["arm", "threshold"], sort=True):
+        km = kaplan_meier(group["x"].to_numpy(float), ~group["censored"].to_numpy(bool))
+        below = km[km["survival"] <= 0.5]
+        rows.append({"arm": arm, "threshold": t, "n": len(group),
+                     "reached": int((~group["censored"]).sum()),
+                     "share_reached": 1 - (float(km["survival"].iloc[-1]) if len(km) else 1.0),
+                     "median_x": float(below["x"].iloc[0]) if len(below) else np.nan})
+    return pd.DataFrame(rows, columns=["arm", "threshold", "n", "reached", "share_reached",
+                                       "median_x"])
 
 
-def activity(frame: pd.DataFrame, *, window_hours: float) -> pd.DataFrame:
-    """Per arm: participants, finished attempts, attempts per hour and per participant-hour,
-    and the failure rate (failed or timed out over finished)."""
+def area_under_frontier(steps: pd.DataFrame, *, end: float, start: float = 0.0,
+                        as_of: float | None = None, value: str = "best",
+                        arms: list[str] | None = None) -> pd.DataFrame:
+    """Per arm, the mean of its step curve over [start, horizon] (0 before its first step),
+    where the horizon is `as_of` while the window is open: mid-study, the mean is over the
+    hours that have passed, not the whole window."""
+    horizon = _horizon(end, as_of, steps["x"])
     rows = []
-    for arm, group in frame.groupby("arm", sort=True):
-        people = group["participant_id"].nunique()
+    for arm in sorted(set(steps["arm"]) | set(arms or [])):
+        group = steps[steps["arm"] == arm]
+        xs = np.clip(np.append(group["x"].to_numpy(float), horizon), start, horizon)
+        area = float(np.sum(group[value].to_numpy(float) * np.diff(xs)))
+        rows.append({"arm": arm, "mean_pgr": area / (horizon - start)
+                     if horizon > start else np.nan, "over_hours": horizon - start})
+    return pd.DataFrame(rows, columns=["arm", "mean_pgr", "over_hours"])
+
+
+def activity(frame: pd.DataFrame, *, window_hours: float, as_of: float | None = None,
+             roster: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per arm: participants, finished attempts, attempts per elapsed hour and per
+    participant-hour, and the failure rate. Rates divide by the hours elapsed (`as_of`, at
+    most the window), not the whole window; an enrolled arm with no attempt gets a row."""
+    elapsed = min(as_of, window_hours) if as_of is not None else window_hours
+    enrolled = roster if roster is not None else frame[["participant_id", "arm"]]
+    rows = []
+    for arm in sorted(set(enrolled["arm"].dropna()) | set(frame["arm"].dropna())):
+        group = frame[frame["arm"] == arm]
+        people = len(set(enrolled.loc[enrolled["arm"] == arm, "participant_id"])
+                     | set(group["participant_id"]))
         failed = group["status"].isin(["failed", "timed_out"]).sum()
         rows.append({"arm": arm, "participants": people, "attempts": len(group),
-                     "attempts_per_hour": len(group) / window_hours,
-                     "attempts_per_participant_hour": len(group) / (window_hours * people),
+                     "elapsed_hours": elapsed,
+                     "attempts_per_hour": len(group) / elapsed if elapsed > 0 else np.nan,
+                     "attempts_per_participant_hour": len(group) / (elapsed * people)
+                     if elapsed > 0 and people else np.nan,
                      "failure_rate": failed / len(group) if len(group) else np.nan})
     return pd.DataFrame(rows)
 
@@ -74,24 +150,13 @@ class ItemResults:
     ceiling: np.ndarray
 
 
-def _pgr_draws(items: ItemResults, rng: np.random.Generator, draws: int) -> np.ndarray:
-    seeds, n = items.correct.shape
-    idx = rng.integers(0, n, size=(draws, n))
-    seed_idx = rng.integers(0, seeds, size=(draws, seeds))
-    acc = np.stack([items.correct[seed_idx[d]][:, idx[d]].mean() for d in range(draws)])
-    lo = items.weak[idx].mean(axis=1)
-    hi = items.ceiling[idx].mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (acc - lo) / (hi - lo)
-
-
-def pgr_interval(items: ItemResults, *, draws: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Bootstrap CI of PGR, resampling test items and seeds together."""
-    values = _pgr_draws(items, np.random.default_rng(seed), draws)
-    values = values[np.isfinite(values)]
-    tail = (1 - level) / 2 * 100
-    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+def pgr_interval(items: ItemResults, *, draws: int = 2000, seed: int = 0
+                 ) -> tuple[float, float]:
+    """The study's one per-attempt 95% interval (study.scoring.pgr_interval: items and seeds,
+    neither counted twice), on these items; NaNs when it is undefined."""
+    interval = scoring.pgr_interval(items.correct, items.weak, items.ceiling, draws=draws,
+                                    seed=seed)
+    return interval if interval is not None else (np.nan, np.nan)
 
 
 def paired_bootstrap(a: ItemResults, b: ItemResults, *, draws: int = 2000,

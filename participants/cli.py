@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from participants.sdk import ArenaAPIError, ArenaClient
+from study.gpu_accounting import format_compute
 
 console = Console()
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="ARENA_URL",
@@ -42,6 +43,9 @@ def show_attempt(view) -> None:
     console.print(f"[bold]{view.id}[/bold] {view.task}: [cyan]{view.status.value}[/cyan]"
                   + (f" (queue position {view.queue_position})" if view.queue_position else "")
                   + (f"  public PGR {_score(view)}" if view.public else ""))
+    if view.gpu_seconds is not None:
+        peak = f", peak GPU memory {view.peak_gpu_mb:.0f} MB" if view.peak_gpu_mb else ""
+        console.print(f"GPU time {format_compute(view.gpu_seconds, 'GPU-seconds')}{peak}")
     if view.error:
         console.print(f"[red]{view.error}[/red]")
         if view.traceback:
@@ -168,8 +172,9 @@ def register(app: typer.Typer) -> None:
         except ArenaAPIError as exc:
             fail(exc)
         if quota:
+            left = format_compute(quota.compute_seconds_left, quota.compute_unit)
             console.print(f"quota: {quota.attempts_left}/{quota.attempts_per_day} attempts, "
-                          f"{quota.compute_seconds_left:.0f} CPU-s left today; "
+                          f"{left} left today; "
                           f"{quota.active_attempts} active of {quota.concurrent_attempts}")
 
     @app.command()
@@ -191,17 +196,26 @@ def register_analysis(app: typer.Typer) -> None:
     @app.command()
     def report(out: Annotated[Path, typer.Option(help="The HTML file to write.")]
                = Path("report.html"),
-               score: Annotated[str, typer.Option(help="public_pgr or private_pgr.")]
-               = "private_pgr",
+               endpoint: Annotated[str | None, typer.Option(
+                   help="private_at_best_public (honest), best_public or oracle_private; "
+                        "default: the protocol's [analysis] endpoint.")] = None,
+               cpu_hour_price: Annotated[float, typer.Option(
+                   help="Dollars per CPU hour of compute.")] = 0.0,
                gpu_hour_price: Annotated[float, typer.Option(
-                   help="Dollars per compute hour, added to agents' API cost.")] = 0.0,
+                   help="Dollars per GPU hour of compute (CPU hours are not GPU hours).")]
+               = 0.0,
+               labour_hour_price: Annotated[float | None, typer.Option(
+                   help="Dollars per active hour of a human; default: the protocol's.")]
+               = None,
                bands: Annotated[bool, typer.Option(
-                   help="Bootstrap bands and paired tests (fetches per-item results).")] = True,
+                   help="Per-attempt intervals and paired tests (fetches per-item results).")]
+               = True,
                url: UrlOpt = None, token: TokenOpt = None) -> None:
         """Analyst: write a self-contained HTML report and its tables (CSV, Parquet)."""
         import pandas as pd
 
         from analysis.data import from_exports, items_from_payload
+        from analysis.frames import Prices
         from analysis.report import write_report
 
         api = client(url, token)
@@ -209,8 +223,14 @@ def register_analysis(app: typer.Typer) -> None:
             study = api.study()
             data = from_exports(api.export, study_start=pd.Timestamp(study.starts_at),
                                 study_end=pd.Timestamp(study.ends_at),
-                                generalization=[g.model_dump() for g in api.generalization()])
-            part = "private" if score.startswith("private") else "public"
+                                generalization=[g.model_dump() for g in api.generalization()],
+                                plan=study.analysis, arms=study.arms)
+            labour = labour_hour_price if labour_hour_price is not None else float(
+                study.analysis.get("labour_hour_price", 0.0))
+            prices = Prices(cpu_hour=cpu_hour_price, gpu_hour=gpu_hour_price,
+                            labour_hour=labour)
+            chosen = endpoint or study.analysis.get("endpoint", "private_at_best_public")
+            part = "public" if chosen == "best_public" else "private"
 
             def items(attempt_id: str):
                 try:
@@ -221,49 +241,43 @@ def register_analysis(app: typer.Typer) -> None:
                     raise
 
             with console.status("building the report"):
-                paths = write_report(data, out, title=study.name, score=score,
-                                     gpu_hour_price=gpu_hour_price,
-                                     items=items if bands else None)
+                paths = write_report(data, out, title=study.name, endpoint=endpoint,
+                                     prices=prices, items=items if bands else None)
         except ArenaAPIError as exc:
             fail(exc)
+        except ValueError as exc:  # an unknown endpoint, a plan that does not fit the data
+            console.print(f"[red]cannot build the report[/red]: {exc}")
+            raise typer.Exit(2) from None
         console.print(f"wrote {paths[0]} and {len(paths) - 1} table files in "
                       f"{paths[1].parent}")
 
     @app.command("import-aar")
-    def import_aar(files: list[Path], label: Annotated[str, typer.Option(
-                       help="Who the results are from, e.g. 'AAR vanilla'.")],
+    def import_aar(paths: list[Path], label: Annotated[str, typer.Option(
+                       help="Who the results are from, e.g. 'AAR release'.")],
                    url: UrlOpt = None, token: TokenOpt = None) -> None:
-        """Admin: import AAR per-seed result JSON files as an "imported" participant."""
-        import json
+        """Admin: import AAR per-seed results (files, or a `cache_results` folder read
+        recursively) as "imported" participants, one per AAR dataset."""
+        from study.aar_import import read_release
 
-        try:
-            contents = {f.name: json.loads(f.read_text()) for f in files}
-        except (OSError, json.JSONDecodeError) as exc:
-            console.print(f"[red]cannot read the files[/red]: {exc}")
-            raise typer.Exit(2) from None
+        contents: dict = {}
+        unreadable = []
+        for path in paths:
+            found, bad = read_release(path)
+            contents.update(found)
+            unreadable += bad
+        for s in unreadable:
+            console.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}")
+        if not contents:
+            console.print("[red]no readable result files[/red]")
+            raise typer.Exit(2)
         try:
             out = client(url, token).import_aar(label, contents)
         except ArenaAPIError as exc:
             fail(exc)
-        console.print(f"imported {len(out['attempts'])} attempt(s) as {out['participant_id']}")
-
-
-def _agent_client(workspace: Path, *, url: str | None, admin_token: str | None, arm: str,
-                  name: str) -> ArenaClient:
-    """The agent's own token, kept in its workspace so a restarted harness is the same
-    participant; the first time, an admin token registers it."""
-    token_file = workspace / ".token"
-    if token_file.exists():
-        return ArenaClient(url, token_file.read_text().strip())
-    if not admin_token:
-        raise typer.BadParameter(f"{name} has no token yet: pass --admin-token (or set "
-                                 "ARENA_ADMIN_TOKEN) so it can be registered")
-    with ArenaClient(url, admin_token) as admin:
-        issued = admin.add_participant(name, arm=arm, kind="agent")
-    workspace.mkdir(parents=True, exist_ok=True)
-    token_file.write_text(issued.token + "\n")
-    token_file.chmod(0o600)
-    return ArenaClient(url, issued.token)
+        for s in out.get("skipped", []):
+            console.print(f"[yellow]skipped[/yellow] {s['path']}: {s['reason']}")
+        console.print(f"imported {len(out['attempts'])} attempt(s) as "
+                      f"{', '.join(f'{d}: {p}' for d, p in out.get('participants', {}).items())}")
 
 
 def register_agents(app: typer.Typer) -> None:
@@ -279,27 +293,43 @@ def register_agents(app: typer.Typer) -> None:
             max_usd: Annotated[float, typer.Option(help="Dollar budget per agent.")] = 50.0,
             max_hours: Annotated[float, typer.Option(help="Time budget per agent.")] = 24.0,
             max_iterations: int = 100, turns: int = 20,
+            max_tokens: Annotated[int, typer.Option(help="Per model reply.")] = 4096,
+            thinking: Annotated[str | None, typer.Option(
+                help="Extended thinking: 'adaptive' or a token budget.")] = None,
+            effort: Annotated[str | None, typer.Option(
+                help="low, medium, high, xhigh or max.")] = None,
+            prefix: Annotated[str, typer.Option(
+                help="Agents are named PREFIX-1 … PREFIX-N; unique within a study.")]
+            = "claude",
             workspaces: Annotated[Path, typer.Option(help="Agents' private folders.")]
             = Path("arena-data/agents"),
             directions: Annotated[Path | None, typer.Option(
                 help="A file with one research direction per line.")] = None,
             admin_token: Annotated[str | None, typer.Option(envvar="ARENA_ADMIN_TOKEN")] = None,
             url: UrlOpt = None) -> None:
-        """Run N agents in parallel until their budgets run out; a rerun resumes them."""
-        import threading
+        """Run N agents in parallel until their budgets run out; a rerun resumes them (with
+        the budgets given now). Exits 1 if any agent died."""
+        import os
 
         from participants.agents.directions import DIRECTIONS
+        from participants.agents.fleet import agent_client, exit_code
+        from participants.agents.fleet import run_agents as run_all
         from participants.agents.harness import Agent, AgentConfig
         from participants.agents.scripted import run_scripted
 
+        def registered(name: str, arm: str) -> ArenaClient:
+            try:
+                return agent_client(workspaces, name, url=url, admin_token=admin_token, arm=arm)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            except ArenaAPIError as exc:
+                fail(exc)
+                raise
+
         if model == "scripted":
-            client = _agent_client(workspaces / "scripted", url=url, admin_token=admin_token,
-                                   arm="automated-baseline", name="scripted-baseline")
-            ids = run_scripted(client, task=task)
+            ids = run_scripted(registered("scripted-baseline", "automated-baseline"), task=task)
             console.print(f"scripted agent ran {len(ids)} attempt(s)")
             return
-        import os
-
         if not os.environ.get("ANTHROPIC_API_KEY"):
             console.print("[red]set ANTHROPIC_API_KEY[/red] to run Claude agents "
                           "(or use --model scripted)")
@@ -310,23 +340,23 @@ def register_agents(app: typer.Typer) -> None:
         pool = [d for d in pool if d.strip()]
         runners = []
         for i in range(n):
-            name = f"claude-{i + 1}"
-            workspace = workspaces / name
-            config = AgentConfig(name=name, direction=pool[i % len(pool)], workspace=workspace,
-                                 model=model, task=task, max_usd=max_usd,
-                                 max_hours=max_hours, max_iterations=max_iterations,
-                                 turns_per_iteration=turns)
-            client = _agent_client(workspace, url=url, admin_token=admin_token, arm="ai",
-                                   name=name)
-            runners.append(Agent(config, client, anthropic.Anthropic(max_retries=5)))
-        threads = [threading.Thread(target=a.run, name=a.config.name) for a in runners]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for a in runners:
-            console.print(f"{a.config.name}: {a.state.stopped}; ${a.state.spent_usd:.2f}, "
-                          f"{a.state.iteration} iteration(s)")
+            name = f"{prefix}-{i + 1}"
+            try:  # prices and options are checked here, before any paid call
+                config = AgentConfig(
+                    name=name, direction=pool[i % len(pool)], workspace=workspaces / name,
+                    model=model, task=task, max_usd=max_usd, max_hours=max_hours,
+                    max_iterations=max_iterations, turns_per_iteration=turns,
+                    max_tokens=max_tokens, thinking=thinking, effort=effort)
+            except ValueError as exc:
+                console.print(f"[red]{exc}[/red]")
+                raise typer.Exit(2) from None
+            runners.append(Agent(config, registered(name, "ai"),
+                                 anthropic.Anthropic(max_retries=5)))
+        outcomes = run_all(runners)
+        for o in outcomes:
+            state = f"DIED: {o.died}" if o.died else o.stopped
+            console.print(f"{o.name}: {state}; ${o.spent_usd:.2f}, {o.iterations} iteration(s)")
+        raise typer.Exit(exit_code(outcomes))
 
     @app.command()
     def mcp(transport: Annotated[str, typer.Option(help="stdio or streamable-http.")] = "stdio",

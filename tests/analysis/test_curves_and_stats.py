@@ -1,11 +1,12 @@
-"""Curve and threshold arithmetic on hand-built logs, every x-axis, and bootstrap coverage."""
+"""Curve and threshold arithmetic on hand-built logs, every x-axis, censoring, as-of
+summaries, and the per-attempt interval and paired test."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.curves import arm_frontier, best_so_far, value_at
-from analysis.frames import AXES, attempts_frame
+from analysis.frames import AXES, DataWarning, Prices, attempts_frame
 from analysis.stats import (
     ItemResults,
     activity,
@@ -58,8 +59,10 @@ def log() -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def frame():
     data = log()
-    return attempts_frame(data["attempts"], study_start=T0, sessions=data["sessions"],
-                          usage=data["usage"], flags=data["flags"], gpu_hour_price=2.0)
+    with pytest.warns(DataWarning):  # bob never clocked in; ann left a clock-in open
+        return attempts_frame(data["attempts"], study_start=T0, sessions=data["sessions"],
+                              usage=data["usage"], flags=data["flags"],
+                              prices=Prices(cpu_hour=2.0))
 
 
 def test_the_frame_keeps_finished_attempts_with_every_axis(frame):
@@ -71,47 +74,86 @@ def test_the_frame_keeps_finished_attempts_with_every_axis(frame):
     assert row.loc["b1", "own_hours"] == pytest.approx(2.0)  # bob's first submit at 2.0
     assert row.loc["a1", "active_hours"] == pytest.approx(1.5)  # 0.5→2.0
     assert row.loc["a3", "active_hours"] == pytest.approx(3.0)  # 2 h + 5.0→6.0
+    # ann's failed a2 was submitted at 3.0, between her clock-ins: flagged, off the axis
+    assert row.loc["a2", "clocked_out"] and np.isnan(row.loc["a2", "active_hours"])
+    # c4 was cancelled at 8.5 after using no CPU; compute counts every run: 1 + 0.5 + 0.5 h
     assert row.loc["a3", "compute_hours"] == pytest.approx(2.5)  # 1 + 0.5 + 1
-    assert row.loc["c2", "dollars"] == pytest.approx(3.5 + 1.0 * 2.0)  # API + compute
+    assert row.loc["c2", "dollars"] == pytest.approx(3.5 + 1.0 * 2.0)  # API + CPU hours
     assert row.loc["c3", "dollars"] == pytest.approx(7.5 + 2.0 * 2.0)
     assert row.loc["c3", "flagged"] and not row.loc["c1", "flagged"]
+
+
+def test_without_clock_events_active_hours_are_unknown_not_zero(frame):
+    """bob never clocked in: his attempt has no active-hours value (it used to sit at 0, so
+    the arm "reached" every threshold at hour 0)."""
+    bob = frame[frame["participant_id"] == "h2"]
+    assert bob["active_hours"].isna().all()
+    frontier = arm_frontier(frame, x="active_hours")
+    humans = frontier[frontier["arm"] == "human"]
+    assert list(humans["best"]) == [0.10, 0.30] and humans["x"].min() > 0
 
 
 @pytest.mark.parametrize("axis", list(AXES))
 def test_best_so_far_and_frontier_on_each_axis(frame, axis):
     curves = best_so_far(frame, x=axis)
-    ann = curves[curves["participant_id"] == "h1"]
-    assert list(ann["best"]) == [0.10, 0.30]
     claude = curves[curves["participant_id"] == "g1"]
     assert list(claude["best"]) == [0.40, 0.40, 0.90]
     assert list(claude["attempt_id"]) == ["c1", "c1", "c3"]
+    ann = curves[curves["participant_id"] == "h1"]
+    assert list(ann["best"]) == [0.10, 0.30]
     frontier = arm_frontier(frame, x=axis)
     humans = list(frontier[frontier["arm"] == "human"]["best"])
-    assert humans == sorted(humans) and humans[-1] == 0.30
-    if axis == "calendar_hours":
+    assert humans == sorted(humans)
+    if axis in ("calendar_hours", "dollars"):  # dollars: CPU hours × 2 (a1 2, b1 4, a3 5)
         assert humans == [0.10, 0.25, 0.30]
-    if axis == "active_hours":  # bob never clocked in: his 0.25 sits at 0 active hours
-        assert humans == [0.25, 0.30]
     assert value_at(frontier, "ai", frame.set_index("attempt_id").loc["c3", axis]) == 0.90
 
 
 def test_thresholds_area_and_rates(frame):
     frontier = arm_frontier(frame, x="calendar_hours")
-    times = time_to_threshold(frontier, [0.2, 0.5, 0.95]).set_index("arm")
-    assert times.loc["human", "pgr≥0.2"] == 4.0 and times.loc["ai", "pgr≥0.2"] == 1.0
-    assert times.loc["ai", "pgr≥0.5"] == 8.0 and np.isnan(times.loc["human", "pgr≥0.5"])
-    assert np.isnan(times.loc["ai", "pgr≥0.95"])
-    area = area_under_frontier(frontier, end=10.0).set_index("arm")["mean_best_pgr"]
+    times = time_to_threshold(frontier, [0.2, 0.5, 0.95], as_of=9.0, end=10.0)
+    times = times.set_index(["arm", "threshold"])
+    assert times.loc[("human", 0.2), "x"] == 4.0 and times.loc[("ai", 0.2), "x"] == 1.0
+    assert times.loc[("ai", 0.5), "x"] == 8.0
+    # not reached: censored at the hour it was watched to, "not yet" while the window is open
+    assert times.loc[("human", 0.5)].to_dict() == {"x": 9.0, "censored": True,
+                                                    "status": "not yet"}
+    closed = time_to_threshold(frontier, [0.95], as_of=12.0, end=10.0).set_index("arm")
+    assert closed.loc["ai", "status"] == "never" and closed.loc["ai", "x"] == 10.0
+    area = area_under_frontier(frontier, end=10.0).set_index("arm")["mean_pgr"]
     # human: 0.10 on [2,4), 0.25 on [4,6), 0.30 on [6,10] → (0.2 + 0.5 + 1.2) / 10
     assert area["human"] == pytest.approx(0.19)
     # ai: 0.40 on [1,8), 0.90 on [8,10] → (2.8 + 1.8) / 10
     assert area["ai"] == pytest.approx(0.46)
+    # mid-study, as of hour 5: human (0.2 + 0.25) / 5, over the 5 hours passed, not 10
+    early = area_under_frontier(frontier, end=10.0, as_of=5.0).set_index("arm")
+    assert early.loc["human", "mean_pgr"] == pytest.approx(0.09)
+    assert early.loc["human", "over_hours"] == 5.0
     rates = activity(frame, window_hours=10).set_index("arm")
     assert rates.loc["human", "attempts"] == 4 and rates.loc["human", "failure_rate"] == 0.25
     assert rates.loc["human", "attempts_per_participant_hour"] == pytest.approx(0.2)
+    # as of hour 5 the rates divide by 5 elapsed hours, not the whole window
+    assert activity(frame, window_hours=168, as_of=5.0).set_index("arm").loc[
+        "ai", "attempts_per_hour"] == pytest.approx(3 / 5)
     gap = public_private_gap(frame).set_index("participant_id")
     assert gap.loc["g1", "gap_at_best"] == pytest.approx(0.20)
     assert gap.loc["h2", "gap_at_best"] == pytest.approx(-0.01)
+
+
+def test_arms_that_never_scored_still_have_rows(frame):
+    roster = pd.DataFrame([{"participant_id": "z1", "display_name": "zed", "arm": "baseline",
+                            "kind": "agent"}])
+    roster = pd.concat([frame[["participant_id", "display_name", "arm", "kind"]]
+                        .drop_duplicates(), roster])
+    frontier = arm_frontier(frame, x="calendar_hours")
+    times = time_to_threshold(frontier, [0.2], as_of=9.0, end=10.0, arms=["baseline"])
+    assert times.set_index("arm").loc["baseline", "status"] == "not yet"
+    area = area_under_frontier(frontier, end=10.0, arms=["baseline"]).set_index("arm")
+    assert area.loc["baseline", "mean_pgr"] == 0.0
+    rates = activity(frame, window_hours=10, roster=roster).set_index("arm")
+    assert rates.loc["baseline", "attempts"] == 0
+    assert rates.loc["baseline", "participants"] == 1
+    assert np.isnan(rates.loc["baseline", "failure_rate"])
 
 
 def _items(rng, n, p_attempt, p_weak=0.6, p_ceiling=0.9, seeds=3):

@@ -1,0 +1,84 @@
+"""Tables with the participant as the row: each participant's endpoint, thresholds (with
+censoring), attempts, compute, cost and clock compliance; and the arms compared on matched
+terms (best of k with k equal across arms, and at equal compute per participant)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.curves import expected_best_of_k, participant_curves
+from analysis.endpoint import participant_endpoint
+from analysis.stats import time_to_threshold
+
+
+def participant_table(frame: pd.DataFrame, roster: pd.DataFrame, *, t: float, axis: str,
+                      endpoint: str, thresholds: list[float], as_of: float | None = None,
+                      end: float | None = None) -> pd.DataFrame:
+    """One row per enrolled participant. Threshold columns hold the x at which the
+    participant's curve reached it, or the horizon with `censored` when it had not."""
+    values = participant_endpoint(frame, t=t, axis=axis, endpoint=endpoint,
+                                  participants=roster, no_attempt="exclude")
+    curves = participant_curves(frame, x=axis, endpoint=endpoint)
+    reached = time_to_threshold(curves.assign(arm=curves["participant_id"]), thresholds,
+                                as_of=as_of, end=end, value="value",
+                                arms=list(roster["participant_id"]))
+    wide = reached.pivot(index="arm", columns="threshold", values="x")
+    wide.columns = [f"pgr≥{c:g}" for c in wide.columns]
+    censored = reached.pivot(index="arm", columns="threshold", values="censored")
+    censored.columns = [f"pgr≥{c:g} censored" for c in censored.columns]
+    mine = frame.groupby("participant_id")
+    table = values.rename(columns={"value": "endpoint"}).assign(
+        failed=values["participant_id"].map(
+            mine["status"].apply(lambda s: int(s.isin(["failed", "timed_out"]).sum())))
+        .fillna(0).astype(int),
+        compute_hours=values["participant_id"].map(mine["compute_hours"].max()),
+        dollars=values["participant_id"].map(mine["dollars"].max()),
+        clock_events=values["participant_id"].map(
+            mine["active_hours"].apply(lambda s: bool(s.notna().any()))).fillna(False),
+        clocked_out_attempts=values["participant_id"].map(mine["clocked_out"].sum())
+        .fillna(0).astype(int),
+        clock_capped=values["participant_id"].map(mine["clock_capped"].any()).fillna(False))
+    return (table.merge(wide, left_on="participant_id", right_index=True, how="left")
+            .merge(censored, left_on="participant_id", right_index=True, how="left"))
+
+
+def _compute_budget(frame: pd.DataFrame, roster: pd.DataFrame, arms: list[str], *,
+                    t: float, axis: str) -> float:
+    """The compute every arm's median participant had used by t: the smallest of the arms'
+    medians (a participant with no attempt used none)."""
+    used = frame[frame[axis] <= t].groupby("participant_id")["compute_hours"].max()
+    medians = [float(np.nanmedian(roster.loc[roster["arm"] == arm, "participant_id"]
+                                  .map(used).fillna(0.0).to_numpy(float)))
+               for arm in arms if (roster["arm"] == arm).any()]
+    return min(medians) if medians else np.nan
+
+
+def matched_comparison(frame: pd.DataFrame, roster: pd.DataFrame, arms: list[str], *,
+                       t: float, axis: str, endpoint: str) -> pd.DataFrame:
+    """Per arm at t: n, the median and mean participant endpoint, the best in the arm (grows
+    with n), the expected best of k participants with k the smallest arm's size (what the
+    best-in-arm would be at equal sizes), and the median endpoint at equal compute per
+    participant (on the compute axis, at the budget every arm's median participant used)."""
+    values = participant_endpoint(frame, t=t, axis=axis, endpoint=endpoint,
+                                  participants=roster)
+    sizes = values.groupby("arm").size()
+    k = int(sizes.loc[[a for a in arms if a in sizes.index]].min()) if len(sizes) else 0
+    budget = _compute_budget(frame, roster, arms, t=t, axis=axis)
+    matched = participant_endpoint(frame[frame[axis] <= t], t=budget, axis="compute_hours",
+                                   endpoint=endpoint, participants=roster) \
+        if np.isfinite(budget) else values.assign(value=np.nan)
+    rows = []
+    for arm in arms:
+        mine = values.loc[values["arm"] == arm, "value"].to_numpy(float)
+        if len(mine) == 0:
+            rows.append({"arm": arm, "n": 0})
+            continue
+        rows.append({
+            "arm": arm, "n": len(mine), "median": float(np.median(mine)),
+            "mean": float(mine.mean()), "best_in_arm": float(mine.max()), "k": k,
+            "best_of_k": float(expected_best_of_k(mine[:, None], k)[0]) if k else np.nan,
+            "compute_budget_hours": budget,
+            "median_at_budget": float(np.nanmedian(
+                matched.loc[matched["arm"] == arm, "value"].to_numpy(float)))})
+    return pd.DataFrame(rows)
