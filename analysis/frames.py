@@ -67,8 +67,11 @@ def _cumulative_at(times: pd.Series, stamps: pd.Series, amounts: pd.Series) -> n
     return total[np.searchsorted(sorted_stamps, _utc(times), side="right")]
 
 
-def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(columns=columns)
+def _or_empty(table: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
+    """The table, or an empty one with the columns when there is none (no export yet)."""
+    if table is None or table.empty:
+        return pd.DataFrame(columns=columns)
+    return table
 
 
 def _finished(attempts: pd.DataFrame, flags: pd.DataFrame | None) -> pd.DataFrame:
@@ -165,11 +168,9 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
     """One row per finished attempt (scored, failed or timed out) up to the window's end, with
     the five x-axes. `as_of` (default: now, or the window's end if earlier) caps open clock-ins.
     Warns (`DataWarning`) about every row or axis it had to leave undefined."""
-    sessions = sessions if sessions is not None else _empty(
-        ["participant_id", "started_at", "ended_at"])
-    usage = usage if usage is not None else _empty(["participant_id", "recorded_at", "cost_usd"])
-    dry_runs = dry_runs if dry_runs is not None else _empty(
-        ["participant_id", "occurred_at", "cpu_seconds"])
+    sessions = _or_empty(sessions, ["participant_id", "started_at", "ended_at"])
+    usage = _or_empty(usage, ["participant_id", "recorded_at", "cost_usd"])
+    dry_runs = _or_empty(dry_runs, ["participant_id", "occurred_at", "cpu_seconds"])
     prices = prices or Prices(gpu_hour=gpu_hour_price)
     done = _finished(attempts, flags)
     as_of = as_of or _default_as_of(done, sessions, study_end)
