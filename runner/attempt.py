@@ -6,10 +6,10 @@ participant bundle → one sandboxed process per seed → validation → scores.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from runner.bundle import model_dirs, write_bundle
+from runner.gpu import Slot
 from runner.method.context import Budget
 from runner.method.launch import MethodRun, run_method_process
 from runner.teacher import (
@@ -28,9 +29,9 @@ from runner.teacher import (
     resolve_pair,
     teacher_index,
 )
+from runner.workdir import make_work_dir
 from study.errors import InvalidError, PredictionError
 from study.scoring import PartScore, public_mask, score_predictions, validate_predictions
-from study.settings import cache_dir
 from study.tasks import Task, prepare_task
 
 MAX_METHOD_BYTES = 1_000_000
@@ -47,6 +48,8 @@ class SeedOutcome(BaseModel):
     cpu_s: float
     peak_mb: float
     sandboxed: bool
+    gpu_s: float = 0.0  # wall × GPUs held; 0 on a CPU slot
+    peak_gpu_mb: float | None = None
     accuracy: float | None = None
     probs: list[float] | None = None  # the validated test predictions, kept for re-scoring
     metrics: list[dict] = []  # what the method logged with ctx.log
@@ -67,11 +70,11 @@ class AttemptResult(BaseModel):
 
 
 def score_attempt(task: Task, baselines: FixedBaselines, probs: list[np.ndarray], *,
-                  public_fraction: float) -> dict[str, PartScore]:
+                  public_fraction: float, salt: str) -> dict[str, PartScore]:
     """Per-seed test predictions → public, private and overall scores against gold labels."""
     uids = [ex.uid for ex in task.splits["test"]]
     return score_predictions(probs, task.labels("test"), task.subsets("test"),
-                             public_mask(uids, task.info.content_hash, public_fraction),
+                             public_mask(uids, salt, public_fraction),
                              baselines.weak_test_probs(), baselines.ceiling_test_probs())
 
 
@@ -80,8 +83,8 @@ def dry_run(method: Path, task: Task, *, pair: ModelPair, budget: Budget, sandbo
     """Run a method once on the participant bundle and describe its output, unscored: what an
     agent (or a person) may check before spending an attempt. No gold label is read."""
     baselines = fixed_baselines(task, pair)
-    bundle = write_bundle(task, pair, baselines, teacher=teacher_index(seed))
-    work = Path(tempfile.mkdtemp(prefix="dryrun-", dir=cache_dir()))
+    bundle = write_bundle(task, pair, baselines, teacher=teacher_index(seed, len(baselines.seeds)))
+    work = make_work_dir("dryrun")  # private, pid-tagged: a restart removes it if orphaned
     try:
         stage_method(Path(method), work / "method")
         run = run_method_process(work / "method" / "method.py", bundle, work / "seed",
@@ -129,31 +132,42 @@ def _outcome(run: MethodRun) -> SeedOutcome:
     return SeedOutcome(seed=run.seed, status=run.status, error_kind=run.error_kind,
                        error=run.error, traceback=run.traceback, log_tail=run.log_tail,
                        wall_s=run.wall_s, cpu_s=run.cpu_s, peak_mb=run.peak_mb,
-                       sandboxed=run.sandboxed, metrics=run.metrics)
+                       sandboxed=run.sandboxed, metrics=run.metrics, gpu_s=run.gpu_s,
+                       peak_gpu_mb=run.peak_gpu_mb)
 
 
 def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: ModelPair | None = None,
                 budget: Budget | None = None, sandbox: bool = True, public_fraction: float = 0.5,
+                salt: str | None = None,
                 on_seed: Callable[[SeedOutcome], None] | None = None,
+                on_progress: Callable[[int, dict], None] | None = None,
                 cancel: threading.Event | None = None,
-                permute_weak_labels: int | None = None) -> AttemptResult:
+                permute_weak_labels: int | None = None,
+                slot: Slot | None = None) -> AttemptResult:
     """Run and score; a method's failure comes back as a failed result, never as an exception."""
     task = prepare_task(task) if isinstance(task, str) else task
     pair = pair or resolve_pair("default")
     budget = budget or Budget()
     baselines = fixed_baselines(task, pair)
     labels = np.array(task.labels("test"))
-    work = Path(tempfile.mkdtemp(prefix="attempt-", dir=cache_dir()))
+    work = make_work_dir("attempt")  # private, pid-tagged: a restart removes it if orphaned
     try:
         code_sha = stage_method(Path(method), work / "method")
         outcomes, probs = [], []
         for seed in seeds:
             # Each seed learns from its own teacher: teacher variance enters the score.
-            bundle = write_bundle(task, pair, baselines, teacher=teacher_index(seed),
+            bundle = write_bundle(task, pair, baselines,
+                                  teacher=teacher_index(seed, len(baselines.seeds)),
                                   permute_seed=permute_weak_labels)
+            # (seed, report): "running" now, then what ctx.progress and ctx.log report live.
+            live = None
+            if on_progress:
+                on_progress(seed, {"state": "running"})
+                live = functools.partial(on_progress, seed)
             run = run_method_process(work / "method" / "method.py", bundle, work / f"seed-{seed}",
                                      seed=seed, budget=budget, models_dirs=model_dirs(pair),
-                                     sandbox=sandbox, cancel=cancel)
+                                     sandbox=sandbox, cancel=cancel, on_live=live,
+                                     slot=slot)
             outcome = _outcome(run)
             if run.status == "ok":
                 try:
@@ -178,7 +192,9 @@ def run_attempt(method: Path, task: Task | str, *, seeds: list[int], pair: Model
         if failed:
             result.error = f"seed {failed.seed}: {failed.error}"
             return result
-        result.scores = score_attempt(task, baselines, probs, public_fraction=public_fraction)
+        # Without a study's secret salt (a local `arena run`) the split is fresh each time.
+        result.scores = score_attempt(task, baselines, probs, public_fraction=public_fraction,
+                                      salt=salt or secrets.token_hex(32))
         result.status = "scored"
         return result
     finally:

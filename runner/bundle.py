@@ -39,7 +39,10 @@ def _model_entry(model: ResolvedModel) -> dict:
 
 
 def model_dirs(pair: ModelPair) -> tuple[Path, ...]:
-    return tuple(m.path for m in (pair.weak, pair.strong) if m.path is not None)
+    """Folders the sandbox binds read-only. A Hugging Face cache snapshot's files are links into
+    its repo's blobs/, so the whole repo folder (models--org--name) is bound."""
+    return tuple(m.path.parent.parent if m.source == "hf-cache" else m.path
+                 for m in (pair.weak, pair.strong) if m.path is not None)
 
 
 def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines, *, teacher: int,
@@ -75,6 +78,8 @@ def write_bundle(task: Task, pair: ModelPair, baselines: FixedBaselines, *, teac
     np.save(building / "weak_soft_labels.npy", labels)
     (building / "models.json").write_text(json.dumps(
         {"weak": _model_entry(pair.weak), "strong": _model_entry(pair.strong)}, indent=2))
+    if pair.lm is not None:  # the baselines' fine-tuning recipe: ctx.lib.finetune's defaults
+        (building / "lm_recipe.json").write_text(pair.lm.model_dump_json(indent=2))
     for path in building.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     (building / "ready").touch()

@@ -20,7 +20,9 @@ from rich.progress import Progress
 
 from runner.features import ensure_features
 from runner.lib import train_head
+from runner.lm_teacher import BaselineRuns, lm_baseline_runs, recipe_key
 from runner.models import PAIRS, ResolvedModel, resolve_model
+from study.protocol_lm import LMBaselineSpec
 from study.scoring import correct
 from study.settings import cache_dir
 from study.tasks import Task
@@ -34,17 +36,29 @@ class ModelPair:
     name: str
     weak: ResolvedModel
     strong: ResolvedModel
+    # Causal-LM pairs only: how their baselines are fine-tuned (runner.lm_teacher).
+    lm: LMBaselineSpec | None = None
 
     @property
     def key(self) -> str:
         joined = f"{self.weak.fingerprint}->{self.strong.fingerprint}"
+        if self.lm is not None:
+            joined += f"|lora-{recipe_key(self.lm)}"
         return f"{self.weak.spec.name}-{self.strong.spec.name}-" + \
             hashlib.sha256(joined.encode()).hexdigest()[:8]
 
 
-def resolve_pair(name: str = "default") -> ModelPair:
+def resolve_pair(name: str = "default", *, lm: LMBaselineSpec | None = None) -> ModelPair:
     weak, strong = PAIRS[name]
-    return ModelPair(name, resolve_model(weak), resolve_model(strong))
+    return lm_pair(name, resolve_model(weak), resolve_model(strong), lm)
+
+
+def lm_pair(name: str, weak: ResolvedModel, strong: ResolvedModel,
+            lm: LMBaselineSpec | None) -> ModelPair:
+    """Two causal LMs get a fine-tuning recipe (the protocol's, else the AAR defaults)."""
+    if weak.spec.is_lm and strong.spec.is_lm:
+        return ModelPair(name, weak, strong, lm or LMBaselineSpec())
+    return ModelPair(name, weak, strong)
 
 
 class FixedBaselines(BaseModel):
@@ -95,12 +109,11 @@ def _features(model: ResolvedModel, task: Task, splits: tuple[str, ...]) -> dict
     return {s: np.load(p, allow_pickle=False) for s, p in paths.items()}
 
 
-def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
+def _head_runs(task: Task, pair: ModelPair) -> BaselineRuns:
     weak_x = _features(pair.weak, task, ("weak_train", "train", "test"))
     strong_x = _features(pair.strong, task, ("train", "test"))
     y_weak_train = np.array(task.labels("weak_train"), dtype=np.float64)
     y_train = np.array(task.labels("train"), dtype=np.float64)
-    y_test = np.array(task.labels("test"))
     weak_probs, ceiling_probs, soft_labels = [], [], []
     with Progress(transient=True) as progress:
         bar = progress.add_task(f"baselines {task.name}", total=len(BASELINE_SEEDS))
@@ -111,6 +124,14 @@ def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
             ceiling = train_head(strong_x["train"], y_train, seed=seed)
             ceiling_probs.append(ceiling.predict_proba(strong_x["test"]))
             progress.advance(bar)
+    return BaselineRuns(list(BASELINE_SEEDS), weak_probs, soft_labels, ceiling_probs)
+
+
+def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
+    runs = (_head_runs(task, pair) if pair.lm is None
+            else lm_baseline_runs(task, pair.weak, pair.strong, pair.lm))
+    weak_probs, soft_labels, ceiling_probs = runs.weak_test, runs.teacher_train, runs.ceiling_test
+    y_test = np.array(task.labels("test"))
     folder = baselines_folder(task, pair)
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "weak_test_probs.npy", np.stack(weak_probs))
@@ -119,7 +140,7 @@ def compute_fixed_baselines(task: Task, pair: ModelPair) -> FixedBaselines:
     record = FixedBaselines(
         task=task.name, content_hash=task.info.content_hash, pair=pair.name,
         weak_model=pair.weak.spec.name, strong_model=pair.strong.spec.name,
-        seeds=list(BASELINE_SEEDS),
+        seeds=runs.seeds,
         weak_acc=[float(correct(p, y_test).mean()) for p in weak_probs],
         ceiling_acc=[float(correct(p, y_test).mean()) for p in ceiling_probs],
         folder=str(folder))

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from study.cli_tasks import tasks_app
 from study.errors import ArenaError
 from study.tasks import DEFAULT_TASKS, prepare_task
 
@@ -35,27 +36,47 @@ def _fmt(mean: float | None, se: float | None = None) -> str:
     return f"{mean:.3f}" if se is None else f"{mean:.3f} ± {se:.3f}"
 
 
-@app.command()
-def tasks() -> None:
-    """List the default tasks."""
-    table = Table("task", "kind", "role", "weak_train", "train", "test", "description")
-    for spec in DEFAULT_TASKS.values():
-        table.add_row(spec.name, str(spec.kind), str(spec.role),
-                      *(str(spec.sizes[s]) for s in ("weak_train", "train", "test")),
-                      spec.description)
-    console.print(table)
+app.add_typer(tasks_app, name="tasks")
 
 
 def _baseline_row(table: Table, name: str, pair: str) -> None:
     from runner.teacher import fixed_baselines, resolve_pair
 
     task = prepare_task(name)
-    record = fixed_baselines(task, resolve_pair(pair))
+    _record_row(table, task, fixed_baselines(task, resolve_pair(pair)))
+
+
+def _record_row(table: Table, task, record) -> None:
     weak, ceil = record.weak_acc, record.ceiling_acc
-    table.add_row(name, str(task.kind), str(task.info.role), task.info.content_hash,
-                  f"{statistics.mean(weak):.3f} ± {statistics.stdev(weak):.3f}",
-                  f"{statistics.mean(ceil):.3f} ± {statistics.stdev(ceil):.3f}",
+    sd = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0  # noqa: E731
+    table.add_row(task.name, str(task.kind), str(task.info.role), task.info.content_hash,
+                  f"{statistics.mean(weak):.3f} ± {sd(weak):.3f}",
+                  f"{statistics.mean(ceil):.3f} ± {sd(ceil):.3f}",
                   f"{record.ceiling_mean - record.weak_mean:.3f}", str(len(weak)))
+
+
+def _protocol_table(path: Path) -> Table:
+    """Everything a protocol's study needs, built once: its tasks (built-in or data folders),
+    its model pair (LMs downloaded if hub-only), fixed baselines and the activation cache."""
+    from runner.bundle import VISIBLE
+    from runner.features import ensure_features
+    from runner.pairs import pair_for_protocol
+    from runner.teacher import fixed_baselines
+    from study.protocol import load_protocol
+    from study.tasks.datadir import prepare_protocol_tasks
+
+    protocol = load_protocol(path)
+    pair = pair_for_protocol(protocol)
+    table = Table("task", "kind", "role", "data hash", "weak (mean ± sd)",
+                  "ceiling (mean ± sd)", "gap", "seeds",
+                  title=f"fixed baselines, {protocol.name} ({pair.weak.spec.name} → "
+                        f"{pair.strong.spec.name})")
+    for task in prepare_protocol_tasks(protocol).values():
+        record = fixed_baselines(task, pair)
+        for model in (pair.weak, pair.strong):
+            ensure_features(model, task, VISIBLE)
+        _record_row(table, task, record)
+    return table
 
 
 def _baseline_table(names: list[str], pair: str) -> Table:
@@ -69,10 +90,14 @@ def _baseline_table(names: list[str], pair: str) -> Table:
 @app.command()
 def prepare(pair: PairOpt = "default",
             task: Annotated[list[str] | None,
-                            typer.Option(help="Only these tasks.")] = None) -> None:
+                            typer.Option(help="Only these tasks.")] = None,
+            protocol: Annotated[Path | None, typer.Option(
+                help="Prepare this protocol's tasks and pair instead (e.g. "
+                     "protocols/tiny-lm.toml).")] = None) -> None:
     """Build the default tasks, cache their features and freeze their baselines (once)."""
     try:
-        console.print(_baseline_table(task or list(DEFAULT_TASKS), pair))
+        console.print(_protocol_table(protocol) if protocol is not None
+                      else _baseline_table(task or list(DEFAULT_TASKS), pair))
     except ArenaError as exc:
         _fail(exc)
 
@@ -172,24 +197,52 @@ def study_create(protocol: Path, data_dir: DataDirOpt = Path("arena-data")) -> N
     print(issued.token)
 
 
+GpusOpt = Annotated[str | None, typer.Option(
+    "--gpus", help="'all' or GPU indices '0,1': one worker slot per GPU, compute charged in "
+                   "GPU-seconds (default: the protocol's [runner] gpus; none: a CPU study).")]
+
+
+def _check_gpus(gpus: str | None) -> None:
+    """`--gpus` on a machine without them fails here, before anything starts."""
+    if gpus is None:
+        return
+    from runner.gpu import resolve_slots
+
+    try:
+        for slot in resolve_slots(gpus):
+            console.print(f"[dim]{slot.describe()}[/dim]")
+    except ArenaError as exc:
+        _fail(exc)
+
+
 @app.command()
 def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
           port: int = 8765,
-          slots: Annotated[int, typer.Option(min=0, help="Worker slots (0: API only).")] = 1
+          slots: Annotated[int, typer.Option(min=0, help="Worker slots (0: API only).")] = 1,
+          gpus: GpusOpt = None,
+          allow_broken_chain: Annotated[bool, typer.Option(
+              help="Serve even if the audit log does not verify (logged loudly).")] = False
           ) -> None:
-    """Run the study server and its runner on an existing study."""
+    """Run the study server and its runner on an existing study. Exits 3 when the database
+    stayed unusable (for a supervisor to restart it), 2 when the study cannot be opened."""
     import uvicorn
 
     from study.api import ServerSettings, create_app
 
-    app_ = create_app(ServerSettings(data_dir=data_dir, slots=slots))
+    _check_gpus(gpus)
+    app_ = create_app(ServerSettings(data_dir=data_dir, slots=slots, gpus=gpus,
+                                     allow_broken_chain=allow_broken_chain))
     uvicorn.run(app_, host=host, port=port, log_level="warning")
+    if getattr(app_.state, "fatal", None):
+        console.print(f"[red]stopped[/red]: {app_.state.fatal}")
+        raise typer.Exit(3)
 
 
 @app.command()
 def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = Path("arena-data"),
        host: str = "127.0.0.1", port: int = 8765,
        slots: Annotated[int, typer.Option(help="Worker slots.")] = 1,
+       gpus: GpusOpt = None,
        workspace_port: Annotated[int, typer.Option(
            help="Port of the Streamlit workspace (0: do not start it).")] = 8501) -> None:
     """Start the platform on the embedded default study: create it the first time, add a
@@ -200,6 +253,7 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
     from study.service import ArenaService
     from study.store import Database, Store
 
+    _check_gpus(gpus)  # before a study is created on a machine that cannot run it
     try:
         if not db_path(data_dir).exists():
             issued = create_study(data_dir, load_protocol(protocol))
@@ -239,7 +293,7 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
                       f"{data_dir / 'admin.token'}) .venv/bin/arena agents run --n 3")
     workspace = _start_workspace(url, host, workspace_port) if workspace_port else None
     try:
-        serve(data_dir=data_dir, host=host, port=port, slots=slots)
+        serve(data_dir=data_dir, host=host, port=port, slots=slots, gpus=gpus)
     finally:
         if workspace is not None:
             workspace.terminate()
@@ -257,7 +311,7 @@ def _start_workspace(url: str, host: str, port: int):
          "--server.address", host, "--server.port", str(port),
          "--browser.gatherUsageStats", "false"],
         env={**os.environ, "ARENA_URL": url}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        stderr=subprocess.DEVNULL, cwd=app_file.parents[2])  # .streamlit/config.toml is there
     console.print(f"workspace for researchers: [bold]http://{host}:{port}[/bold] "
                   "(sign in with the participant token)")
     return proc
@@ -290,30 +344,79 @@ audit_app = typer.Typer(help="Check the study's hash-chained event log.")
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
-def audit_verify(data_dir: DataDirOpt = Path("arena-data")) -> None:
-    """Recompute the event chain from the DuckDB file (read-only; stop the server first, or use
-    GET /v1/admin/audit on a live one). Exit 1 and name the first broken link if any."""
+def _open_read_only(data_dir: Path):
     import duckdb
 
-    from study.audit import verify_chain
     from study.server import db_path
-    from study.store import Database, Store
+    from study.store import Database
 
     try:
-        db = Database(db_path(data_dir), read_only=True)
+        return Database(db_path(data_dir), read_only=True)
     except duckdb.Error as exc:
-        console.print(f"[red]cannot open {db_path(data_dir)}[/red]: {exc}")
+        console.print(f"[red]cannot open {db_path(data_dir)}[/red]: {exc} (a running server "
+                      "holds it: use GET /v1/admin/audit)")
         raise typer.Exit(2) from None
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDirOpt = Path("arena-data"),
+                 anchor: Annotated[list[str] | None, typer.Option(
+                     help="ID:HASH from an earlier `arena audit head`, to check it still "
+                          "holds.")] = None) -> None:
+    """Recompute the keyed event chain, then every score and leaderboard from the chained
+    events, from the DuckDB file (read-only; stop the server first, or use GET
+    /v1/admin/audit on a live one). Exit 1 naming the first broken link and every row of
+    `attempts` that disagrees with the chain."""
+    from study.audit import check_anchor
+    from study.audit_scores import verify_study
+    from study.protocol import ProtocolSpec
+    from study.store import Store
+
+    db = _open_read_only(data_dir)
     try:
-        report = verify_chain(Store(db).events())
+        store = Store(db)
+        protocol = ProtocolSpec.model_validate_json(store.get_study()["protocol_json"])
+        report = verify_study(store, protocol.tasks.all)
+        anchors = [check_anchor(store.events(), a) for a in anchor or []]
+    except ArenaError as exc:
+        _fail(exc)
     finally:
         db.close()
-    if report.ok:
-        console.print(f"[green]ok[/green]: {report.events} events, chain intact")
-        return
-    console.print(f"[red]broken at event {report.broken_at}[/red]: {report.problem}")
-    raise typer.Exit(1)
+    chain = report.chain
+    if not chain.ok:
+        console.print(f"[red]broken at event {chain.broken_at}[/red]: {chain.problem}")
+        raise typer.Exit(1)
+    console.print(f"chain intact: {chain.events} events ({chain.scheme}), head "
+                  f"{chain.head_id}:{chain.head_hash}")
+    problems = [a for a in anchors if a]
+    for problem in problems:
+        console.print(f"[red]anchor[/red]: {problem}")
+    scores = report.scores
+    for d in scores.disagreements:
+        console.print(f"attempts row {d.attempt_id} disagrees with the chain on {d.field}: "
+                      f"table {d.table!r}, chain {d.chain!r}", markup=False, highlight=False)
+    for task, board in scores.leaderboards.items():
+        top = ", ".join(f"{r['participant_id']} {r['best_pgr']:.4f}" for r in board[:3])
+        console.print(f"leaderboard {task} (from the chain): {top or 'no scored attempt'}")
+    if problems or not scores.ok:
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/green]: {scores.attempts_checked} attempts agree with the chain")
+
+
+@audit_app.command("head")
+def audit_head(data_dir: DataDirOpt = Path("arena-data")) -> None:
+    """Print the chain's head (JSON) to anchor outside the study — a ticket, a mail, a public
+    log. `arena audit verify --anchor ID:HASH` later proves history before it is unchanged."""
+    from study.audit import chain_head
+    from study.store import Store
+
+    db = _open_read_only(data_dir)
+    try:
+        store = Store(db)
+        head = chain_head(store.events(), store.chain_scheme)
+    finally:
+        db.close()
+    print(head.model_dump_json())
 
 
 def _register_participant_commands() -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from study.errors import InvalidError
+from study.protocol_lm import DatasetSpec, LMBaselineSpec, ModelsSpec
 from study.tasks.records import canonical_json
 
 
@@ -66,6 +67,9 @@ class AuditSpec(_Strict):
 
 class Visibility(_Strict):
     cross_arm_visibility: bool = False
+    # Forum only: arm-mates may download the code of an attempt linked in a post (every read
+    # is logged, so information flow between participants becomes data).
+    share_code_within_arm: bool = False
 
 
 class Limits(_Strict):
@@ -74,6 +78,19 @@ class Limits(_Strict):
     memory_mb: int = Field(4096, ge=256)
     # Unscored dry runs are not attempts, but they are compute: cap them per day too.
     dry_runs_per_day: int = Field(100, ge=0)
+    # Below this much free space on the data disk the server refuses writes (507) before
+    # DuckDB can fail on a full disk; reads keep working.
+    min_free_disk_mb: int = Field(512, ge=0)
+
+
+class ExperimentLimits(_Strict):
+    """Experiments (unscored runs on the participant bundle, returning output, metrics and
+    files) have their own budget, the same for every arm, apart from attempts'."""
+
+    per_day: int = Field(50, ge=0)
+    seconds: float = Field(300.0, gt=0)  # wall-clock cap of one experiment
+    concurrent: int = Field(1, ge=1)  # queued or running at once, per participant
+    compute_seconds_per_day: float = Field(3600.0, gt=0)
 
 
 class AnalysisPlan(_Strict):
@@ -99,11 +116,23 @@ class AnalysisPlan(_Strict):
     labour_hour_price: float = Field(0.0, ge=0)  # dollars per active hour of a human
 
 
+class RunnerSpec(_Strict):
+    # "all" or GPU indices "0,1": one worker slot per GPU and compute charged in GPU-seconds.
+    # None: a CPU study. `arena up/serve --gpus` overrides it for the machine at hand.
+    gpus: str | None = Field(None, pattern=r"^(all|\d+(,\d+)*)$")
+    gpus_per_attempt: int = Field(1, ge=1, le=8)
+    # Where attempts run: this machine's slots, or a Ray cluster (docs/server.md, "Scale out").
+    # `arena up/serve --backend/--ray-address` override both for the machine at hand.
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(None, pattern=r"^ray://[\w.\-\[\]:]+:\d+$")
+    ray_cpus_per_attempt: float = Field(1.0, gt=0, le=64)
+
+
 class ProtocolSpec(_Strict):
     name: str
     scorer_version: str = "1"
     model_pair: str = "default"
-    seeds_per_attempt: int = Field(3, ge=1, le=16)
+    seeds_per_attempt: int = Field(5, ge=1, le=16)
     sandbox: bool = True
     tasks: TaskSet
     window: Window = Window()
@@ -113,8 +142,14 @@ class ProtocolSpec(_Strict):
     forum: Visibility = Visibility()
     leaderboard: Visibility = Visibility(cross_arm_visibility=True)
     limits: Limits = Limits()
+    experiments: ExperimentLimits = ExperimentLimits()
     audits: AuditSpec = AuditSpec()
+    runner: RunnerSpec = RunnerSpec()
     analysis: AnalysisPlan = AnalysisPlan()
+    # The LM testbed (docs/tasks.md): tasks from data folders, a named LM pair, its baselines.
+    datasets: list[DatasetSpec] = []
+    models: ModelsSpec | None = None  # overrides model_pair when given
+    lm: LMBaselineSpec = LMBaselineSpec()
 
     @model_validator(mode="after")
     def _arms_known(self) -> ProtocolSpec:

@@ -6,13 +6,16 @@ study file. The FastAPI app (study.api) owns a Platform for its lifetime.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 import os
-import tempfile
+import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,17 +23,24 @@ from typing import Any
 import numpy as np
 
 from runner.attempt import AttemptResult, dry_run, run_attempt, score_attempt
+from runner.gpu import GpuUnavailableError, resolve_slots
 from runner.method import Budget
 from runner.method.sandbox import SandboxUnavailableError, require_sandbox
+from runner.pairs import pair_for_protocol
 from runner.scheduler import Job, Scheduler
-from runner.teacher import ModelPair, fixed_baselines, resolve_pair
-from study.errors import ConflictError, NotFoundError
+from runner.teacher import ModelPair, fixed_baselines
+from runner.workdir import clean_cgroups, clean_work_dirs, make_work_dir
+from study.audit import key_path, make_key
+from study.audit_scores import verify_study
+from study.errors import ArenaError, ConflictError, NotFoundError
+from study.membership import ensure_membership_salt
 from study.protocol import ProtocolSpec
 from study.records import IssuedToken, ParticipantKind, ParticipantSpec, Role
 from study.scoring import public_mask
 from study.service import ArenaService
 from study.store import Database, Store, utcnow
-from study.tasks import Task, prepare_task
+from study.tasks import Task
+from study.tasks.datadir import prepare_protocol_tasks
 
 log = logging.getLogger("w2s_arena.server")
 DB_NAME = "study.duckdb"
@@ -46,15 +56,21 @@ def create_study(data_dir: Path, protocol: ProtocolSpec) -> IssuedToken:
     db = Database(db_path(data_dir))
     try:
         db.migrate()
-        store = Store(db)
-        if store.get_study() is not None:
+        if Store(db).get_study() is not None:
             raise ConflictError(f"{db_path(data_dir)} already holds a study")
+        if key_path(data_dir).exists():
+            raise ConflictError(f"{key_path(data_dir)} already holds an audit key: a new "
+                                "study gets a new key (move the old one away)")
+        make_key(data_dir)  # the event chain's HMAC key, in a file apart from the DuckDB file
+        store = Store(db)
+        store.set_chain_scheme("hmac-sha256")
         starts = protocol.window.start or utcnow()
         if starts.tzinfo is None:
             starts = starts.replace(tzinfo=dt.UTC)
         ends = starts + dt.timedelta(hours=protocol.window.duration_hours)
         store.create_study(name=protocol.name, protocol_json=protocol.model_dump_json(),
                            protocol_hash=protocol.hash(), starts_at=starts, ends_at=ends)
+        ensure_membership_salt(db, new_study=True)
         with db.transaction() as cur:
             store.append_event(cur, "study_created", protocol_hash=protocol.hash(),
                                protocol=json.loads(protocol.model_dump_json()))
@@ -66,6 +82,48 @@ def create_study(data_dir: Path, protocol: ProtocolSpec) -> IssuedToken:
         db.close()
 
 
+@contextlib.contextmanager
+def _method_copy() -> Iterator[Path]:
+    """The submitted source's copy for one run: private and pid-tagged (runner.workdir)."""
+    folder = make_work_dir("method")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class ChainBrokenError(ArenaError):
+    """The audit log does not verify: the server will not serve it unless told to."""
+
+    code = "chain_broken"
+
+
+def _check_audit(store: Store, protocol: ProtocolSpec, *, allow_broken: bool) -> None:
+    """At start: the chain and the scores it proves. Refuse a broken study unless told."""
+    report = verify_study(store, protocol.tasks.all)
+    if report.ok:
+        return
+    chain = report.chain
+    problem = (f"the event chain is broken at event {chain.broken_at}: {chain.problem}"
+               if not chain.ok else
+               f"{len(report.scores.disagreements)} attempts field(s) disagree with the chain, "
+               f"first: {report.scores.disagreements[0].attempt_id} "
+               f"({report.scores.disagreements[0].field})")
+    if not allow_broken:
+        raise ChainBrokenError(f"{problem}; run `arena audit verify` for the details, or "
+                               "start with --allow-broken-chain to serve it anyway")
+    log.error("serving a study whose audit does not verify (--allow-broken-chain): %s",
+              problem)
+
+
+def _clean_orphans() -> None:
+    """What a killed server left: run folders (with participants' sources) and cgroups."""
+    folders, groups = clean_work_dirs(), clean_cgroups()
+    if folders or groups:
+        log.warning("removed %d orphaned run folder(s) and %d cgroup(s) of dead servers",
+                    len(folders), len(groups))
+
+
 @dataclass
 class Platform:
     db: Database
@@ -73,35 +131,68 @@ class Platform:
     protocol: ProtocolSpec
     pair: ModelPair
     tasks: dict[str, Task]
+    salt: str  # decides public/private membership; never leaves the server (study.membership)
     scheduler: Scheduler | None = None
     task_views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ray: RayExecutor | None = None  # attempts run on a Ray cluster instead of local slots
+    baseline_hashes: dict[str, str] = field(default_factory=dict)  # what Ray nodes must match
 
     def execute(self, job: Job, cancel: threading.Event) -> AttemptResult:
-        limits = self.protocol.limits
-        with tempfile.TemporaryDirectory(prefix="method-") as tmp:
+        if self.ray is not None:
+            return self._execute_on_ray(job, cancel)
+        with _method_copy() as tmp:
             path = Path(tmp) / "method.py"
             path.write_text(job.source, encoding="utf-8")
-            # A teacher ablation reruns the method on the same task with shuffled weak labels;
-            # a held-out audit runs it on another task. Both use the attempt's own seeds.
-            permute = None
-            if job.kind == "teacher_ablation":
-                permute = int(hashlib.sha256(job.attempt_id.encode()).hexdigest()[:8], 16)
-            return run_attempt(path, self.tasks[job.task], seeds=job.seeds, pair=self.pair,
-                               budget=Budget(seconds=limits.attempt_seconds,
-                                             memory_mb=limits.memory_mb),
-                               sandbox=self.protocol.sandbox,
-                               public_fraction=self.protocol.feedback.public_fraction,
-                               cancel=cancel, permute_weak_labels=permute)
+            # An attempt (not an audit) reports each seed live for its author's attempt page.
+            live = self.service.live if job.kind == "attempt" else None
+            if live:
+                live.start(job.attempt_id, job.seeds)
+            try:
+                return run_attempt(
+                    path, self.tasks[job.task], pair=self.pair, cancel=cancel, slot=job.slot,
+                    on_progress=functools.partial(live.report, job.attempt_id) if live else None,
+                    on_seed=functools.partial(live.finish_seed, job.attempt_id) if live else None,
+                    **self._attempt_kwargs(job))
+            finally:
+                if live:
+                    live.drop(job.attempt_id)
+
+    def _attempt_kwargs(self, job: Job) -> dict[str, Any]:
+        """What decides a run besides the method and the task: plain data, the same for the
+        local backend and a Ray node."""
+        protocol = self.service.protocol  # the live one: an amendment reaches running workers
+        limits = protocol.limits
+        # A teacher ablation reruns the method on the same task with shuffled weak labels;
+        # a held-out audit runs it on another task. Both use the attempt's own seeds.
+        permute = None
+        if job.kind == "teacher_ablation":
+            permute = int(hashlib.sha256(job.attempt_id.encode()).hexdigest()[:8], 16)
+        return {"seeds": job.seeds,
+                "budget": Budget(seconds=limits.attempt_seconds, memory_mb=limits.memory_mb),
+                "sandbox": protocol.sandbox, "public_fraction": protocol.feedback.public_fraction,
+                "salt": self.salt, "permute_weak_labels": permute}
+
+    def _execute_on_ray(self, job: Job, cancel: threading.Event) -> AttemptResult:
+        task = self.tasks[job.task]
+        spec = NodeRun(source=job.source, task=job.task, task_hash=task.info.content_hash,
+                       baseline_hash=self.baseline_hashes[job.task],
+                       protocol_json=self.protocol.model_dump_json(),
+                       attempt_kwargs=self._attempt_kwargs(job))
+        runner = self.service.protocol.runner
+        return self.ray.run(spec, cancel=cancel, num_cpus=runner.ray_cpus_per_attempt,
+                            num_gpus=runner.gpus_per_attempt if runner.gpus else 0,
+                            memory_mb=self.service.protocol.limits.memory_mb)
 
     def dry_run(self, task_name: str, source: str) -> dict[str, Any]:
-        limits = self.protocol.limits
-        with tempfile.TemporaryDirectory(prefix="dryrun-") as tmp:
+        protocol = self.service.protocol
+        limits = protocol.limits
+        with _method_copy() as tmp:
             path = Path(tmp) / "method.py"
             path.write_text(source, encoding="utf-8")
             return dry_run(path, self.tasks[task_name], pair=self.pair,
                            budget=Budget(seconds=min(limits.attempt_seconds, 120.0),
                                          memory_mb=limits.memory_mb),
-                           sandbox=self.protocol.sandbox)
+                           sandbox=protocol.sandbox)
 
     def items(self, task_name: str, probs: list[np.ndarray]) -> dict[str, Any]:
         task = self.tasks[task_name]
@@ -113,7 +204,7 @@ class Platform:
                 "weak": np.mean([hit(p) for p in base.weak_test_probs()], axis=0).tolist(),
                 "ceiling": np.mean([hit(p) for p in base.ceiling_test_probs()],
                                    axis=0).tolist(),
-                "public": public_mask(uids, task.info.content_hash,
+                "public": public_mask(uids, self.salt,
                                       self.protocol.feedback.public_fraction).tolist(),
                 "subsets": task.subsets("test")}
 
@@ -121,7 +212,7 @@ class Platform:
                 public_fraction: float) -> dict[str, Any]:
         task = self.tasks[task_name]
         scores = score_attempt(task, fixed_baselines(task, self.pair), probs,
-                               public_fraction=public_fraction)
+                               public_fraction=public_fraction, salt=self.salt)
         return {part: score.model_dump() for part, score in scores.items()}
 
     def close(self) -> None:
@@ -139,7 +230,8 @@ def _task_view(task: Task, pair: ModelPair) -> dict[str, Any]:
             "weak": round(base.weak_mean, 4), "ceiling": round(base.ceiling_mean, 4)}
 
 
-def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True) -> Platform:
+def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
+                  gpus: str | None = None, allow_broken_chain: bool = False) -> Platform:
     path = db_path(data_dir)
     if not path.exists():
         raise NotFoundError(f"no study at {path}: run `arena study create PROTOCOL.toml` first")
@@ -151,31 +243,48 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True)
         db.close()
         raise NotFoundError(f"{path} holds no study")
     protocol = ProtocolSpec.model_validate_json(study["protocol_json"])
+    try:
+        _check_audit(store, protocol, allow_broken=allow_broken_chain)
+    except ArenaError:
+        db.close()
+        raise
+    try:  # before anything slow: `--gpus` on a machine without them fails at once
+        resources = resolve_slots(gpus if gpus is not None else protocol.runner.gpus,
+                                  gpus_per_slot=protocol.runner.gpus_per_attempt,
+                                  cpu_slots=slots)
+    except GpuUnavailableError:
+        db.close()
+        raise
     if protocol.sandbox:
         try:
             require_sandbox()
         except SandboxUnavailableError:
             db.close()
             raise
-    pair = resolve_pair(protocol.model_pair)
-    tasks = {name: prepare_task(name) for name in protocol.tasks.all}
+    pair = pair_for_protocol(protocol)
+    tasks = prepare_protocol_tasks(protocol)  # built-in names, or the protocol's data folders
     views = {name: _task_view(task, pair) for name, task in tasks.items()}
     platform = Platform(db=db, service=None, protocol=protocol, pair=pair,  # type: ignore[arg-type]
-                        tasks=tasks, task_views=views)
+                        tasks=tasks, task_views=views, salt=ensure_membership_salt(db))
     platform.service = ArenaService(store, protocol, task_info=views.__getitem__,
                                     rescore=platform.rescore)
     platform.service.dry_runner = platform.dry_run
+    platform.service.gpu_study = any(slot.gpus for slot in resources)
     platform.service.items_for = platform.items
     if os.environ.get("ANTHROPIC_API_KEY"):
         import anthropic
 
         # The SDK also honours ANTHROPIC_BASE_URL, which is how tests reach a fake API.
         platform.service.reviewer = anthropic.Anthropic(max_retries=3)
+    _clean_orphans()
     requeued = platform.service.recover()
     if requeued:
         log.warning("recovered %d attempt(s) left running: %s", len(requeued), requeued)
     if start_workers and slots > 0:
-        platform.scheduler = Scheduler(platform.service, platform.execute, slots=slots)
+        for slot in resources:
+            log.info("worker %s", slot.describe())
+        platform.scheduler = Scheduler(platform.service, platform.execute,
+                                       resources=resources)
         platform.service.on_submit = platform.scheduler.wake
         platform.scheduler.start()
     return platform

@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from runner.lib.heads import _as_targets
-from runner.lib.lm import encode_batch, last_token_states, length_batches, load_causal_lm
+from runner.lib.lm import (
+    cpu_threads_for,
+    encode_batch,
+    last_token_states,
+    length_batches,
+    load_causal_lm,
+)
 from runner.lib.losses import CrossEntropy
 
 StepFn = Callable[[int, int, float], None]  # (step, total steps, batch loss)
@@ -93,7 +99,7 @@ class LMClassifier:
         texts = list(texts)
         out = np.empty(len(texts))
         self.lm.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_threads_for(self.lm, self.device):
             for idx in length_batches(self.lengths(texts), batch_size):
                 out[idx] = torch.sigmoid(self.logits([texts[i] for i in idx])).cpu().numpy()
         return out
@@ -199,12 +205,13 @@ def train_lm_classifier(folder: Path, texts: Sequence[str], labels, *, seed: int
     trainer = _Trainer(clf, lr=lr, total=epochs * len(batches), on_step=on_step)
     rng = np.random.default_rng(seed)
     lm.train()
-    for _ in range(epochs):
-        for b in rng.permutation(len(batches)):
-            idx = batches[b]
-            trainer.run_batch([texts[i] for i in idx],
-                              lambda z, progress, idx=idx: loss.targets(z, y[idx], progress),
-                              weights[idx])
+    with cpu_threads_for(lm, device):
+        for _ in range(epochs):
+            for b in rng.permutation(len(batches)):
+                idx = batches[b]
+                trainer.run_batch([texts[i] for i in idx],
+                                  lambda z, progress, idx=idx: loss.targets(z, y[idx], progress),
+                                  weights[idx])
     lm.eval()
     return clf
 
@@ -221,17 +228,35 @@ class FineTuned:
         return self.classifier.predict_proba(texts)
 
 
+def _recipe_defaults(ctx, given: dict) -> dict:
+    """Unset arguments take the pair's baseline recipe (ctx.lm_recipe), then the AAR defaults."""
+    recipe = ctx.lm_recipe
+    out = {key: given[key] if given[key] is not None else recipe.get(key, default)
+           for key, default in (("epochs", 1), ("lr", 1e-4), ("batch_size", 32),
+                                ("max_length", 512))}
+    out["lora"] = given["lora"] or LoraSpec(r=recipe.get("lora_r", 32),
+                                            alpha=recipe.get("lora_alpha", 32))
+    out["readout"] = given["readout"] or Readout(
+        kind=recipe.get("readout", "head"), answers=tuple(recipe.get("answers", ("No", "Yes"))))
+    return out
+
+
 def finetune(ctx, labels, *, model: str = "strong", loss=None, sample_weight=None,
-             lora: LoraSpec | None = None, readout: Readout | None = None, epochs: int = 1,
-             lr: float = 1e-4, batch_size: int = 32, max_length: int = 512,
-             seed: int | None = None) -> FineTuned:
+             lora: LoraSpec | None = None, readout: Readout | None = None,
+             epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+             max_length: int | None = None, seed: int | None = None) -> FineTuned:
     """LoRA-train the weak or strong LM of an LM pair on `train` texts against `labels`
     (P(label=1) per `train` item: the weak soft labels, or your own).
 
-    Logs the loss (`ctx.log("loss", ...)`) and progress (`ctx.progress`) every step. Raises the
-    method API's error when the pair's model is a frozen encoder (the ONNX default pair).
+    Arguments left unset follow the recipe the fixed baselines were trained with
+    (`ctx.lm_recipe`, from the protocol's [lm] table), else the AAR defaults. Logs the loss
+    (`ctx.log("loss", ...)`) and progress (`ctx.progress`) every step. Raises the method API's
+    error when the pair's model is a frozen encoder (the ONNX default pair).
     """
     folder = ctx._lm_folder(model)
+    settings = _recipe_defaults(ctx, {"epochs": epochs, "lr": lr, "batch_size": batch_size,
+                                      "max_length": max_length, "lora": lora,
+                                      "readout": readout})
 
     def report(step: int, total: int, value: float) -> None:
         ctx.log("loss", value, step)
@@ -239,7 +264,5 @@ def finetune(ctx, labels, *, model: str = "strong", loss=None, sample_weight=Non
 
     clf = train_lm_classifier(folder, ctx.texts("train"), labels,
                               seed=ctx.seed if seed is None else seed, device=ctx.device,
-                              loss=loss, sample_weight=sample_weight, lora=lora, readout=readout,
-                              epochs=epochs, lr=lr, batch_size=batch_size,
-                              max_length=max_length, on_step=report)
+                              loss=loss, sample_weight=sample_weight, on_step=report, **settings)
     return FineTuned(ctx, clf)

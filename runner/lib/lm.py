@@ -7,7 +7,12 @@ torch and transformers are imported inside the functions: `ctx.lib` stays numpy-
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+
+# Below this many hidden units a CPU matmul is too small to split: on a loaded two-core machine
+# one thread ran the tiny models 14× faster than two (predicting 320 texts: 3.4 s → 0.25 s).
+SINGLE_THREAD_BELOW = 256
 
 
 def torch_dtype(device: str):
@@ -73,3 +78,20 @@ def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     """Indices grouped by similar length: padding is most of the cost of short texts."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@contextmanager
+def cpu_threads_for(model, device: str):
+    """One torch thread while a tiny model runs on CPU; the process's setting is restored."""
+    import torch
+
+    hidden = model.config.get_text_config().hidden_size
+    if str(device).startswith("cuda") or hidden >= SINGLE_THREAD_BELOW:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

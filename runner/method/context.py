@@ -40,6 +40,8 @@ class Budget:
     seconds: float = 600.0
     memory_mb: int = 4096
     max_processes: int = 64
+    disk_mb: int = 1024  # the writable tmpfs (/tmp); its pages also count as memory
+    cgroups: str = "required"  # "optional": run without whole-tree budgets where none exist
 
 
 class Context:
@@ -55,6 +57,9 @@ class Context:
         Path(run["scratch"]).mkdir(parents=True, exist_ok=True)
         self.device: str = run.get("device", "cpu")
         self.scratch = Path(run["scratch"])
+        # An experiment's files written here (plots as PNG, CSV; at most 16 of 2 MB) come back
+        # to its author; a method's are discarded.
+        self.files_dir = Path(run["out"]) if "out" in run else self.scratch / "files"
         self._channel = channel  # reports go to the parent over its pipe, never into files
         self.lib: ModuleType = w2s_lib
         self._cache: dict[str, Any] = {}
@@ -121,9 +126,16 @@ class Context:
             if entry["folder"] is None:
                 raise MethodAPIError(f"the {model} model ({entry['name']}) has no local copy "
                                      "on this runner; methods run offline")
-            self._cache[key] = open_encoder(Path(entry["folder"]), entry["hub_id"],
-                                            normalize=entry["normalize"],
-                                            max_length=entry["max_length"])
+            if entry.get("kind") == "causal-lm":  # the activation cache's own reader
+                from runner.lm_encoder import CausalLMEncoder
+
+                self._cache[key] = CausalLMEncoder(self._local_folder(model),
+                                                   max_length=entry["max_length"],
+                                                   device=self.device)
+            else:
+                self._cache[key] = open_encoder(Path(entry["folder"]), entry["hub_id"],
+                                                normalize=entry["normalize"],
+                                                max_length=entry["max_length"])
         return self._cache[key].embed(texts)
 
     def _local_folder(self, which: str) -> Path:
@@ -147,6 +159,13 @@ class Context:
                 "LM: ctx.lib.finetune needs a language-model pair (e.g. protocol model_pair = "
                 "'tiny-lm' or 'aar'); on this pair train heads on ctx.strong_features instead")
         return folder
+
+    @property
+    def lm_recipe(self) -> dict[str, Any]:
+        """How this pair's fixed baselines were fine-tuned (lr, epochs, LoRA rank, …): the
+        defaults of ctx.lib.finetune; empty on an encoder pair."""
+        path = self._bundle / "lm_recipe.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def _hf_model(self, which: str):
         folder = self._local_folder(which)

@@ -153,6 +153,23 @@ PAIRS: dict[str, tuple[str, str]] = {
 }
 
 
+def model_from_reference(ref: str) -> tuple[ModelSpec, Path | None]:
+    """A protocol's `[models]` entry: a catalogue name, a local folder, or a hub id (`org/name`)
+    of a causal LM; returns the spec and the local folder, if it is one."""
+    if ref in MODELS:
+        return MODELS[ref], None
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return ModelSpec(name=path.name.lower(), hub_id="", dim=0, max_length=512,
+                         normalize=False, kind="causal-lm"), path
+    if ref.startswith(("/", ".", "~")) or ref.count("/") != 1:
+        raise ModelUnavailableError(
+            f"model {ref!r} is neither a catalogue name ({sorted(MODELS)}), an existing local "
+            "folder, nor a hub id of the form org/name")
+    return ModelSpec(name=ref.split("/")[1].lower(), hub_id=ref, dim=0, max_length=512,
+                     normalize=False, kind="causal-lm"), None
+
+
 def get_model(name: str) -> ModelSpec:
     try:
         return MODELS[name]

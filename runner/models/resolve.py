@@ -6,6 +6,7 @@ loaded (through the real `from_pretrained`); offline it fails with a clear error
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -32,7 +33,19 @@ class ResolvedModel:
     def fingerprint(self) -> str:
         """What the feature cache keys on: which weights, wherever they came from."""
         pins = ",".join(f"{k}={v[:12]}" for k, v in sorted(self.spec.pins.items()))
+        if not pins and self.source in ("local", "hf-cache") and self.path is not None:
+            pins = _folder_stamp(self.path)  # unpinned weights: a new file is a new model
         return f"{self.spec.name}|{self.spec.max_length}|{pins or self.source}"
+
+
+def _folder_stamp(folder: Path) -> str:
+    """Cheap identity of a weights folder (path, sizes and mtimes; hashing 8 GB is not cheap)."""
+    parts = [str(folder)]
+    for path in sorted(folder.glob("*")):
+        if path.suffix in (".safetensors", ".bin", ".json") and path.is_file():
+            stat = path.stat()
+            parts.append(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
 def _hf_cache_snapshot(hub_id: str) -> Path | None:
@@ -95,6 +108,35 @@ def resolve_model(spec: ModelSpec | str, *, local_path: Path | str | None = None
     return ResolvedModel(spec, "hub", None)
 
 
+def _looked(spec: ModelSpec) -> str:
+    places = ["a local folder (protocol [models])"]
+    if spec.hub_id:
+        places.append(f"the Hugging Face cache ({os.environ.get('HF_HUB_CACHE') or 'default'})")
+    if spec.packaged is not None:
+        places.append(f"installed packages ({', '.join(spec.packages)})")
+    return ", ".join(places)
+
+
+def materialize(resolved: ResolvedModel) -> ResolvedModel:
+    """A model with a folder on disk: a hub-only one is downloaded into the Hugging Face cache
+    now (methods run offline and read that folder), or refused with where it was looked for."""
+    if resolved.path is not None:
+        return resolved
+    spec = resolved.spec
+    if not spec.hub_id or hub_is_offline():
+        raise ModelUnavailableError(
+            f"{spec.name} ({spec.hub_id or 'no hub id'}) was not found in {_looked(spec)}"
+            + (" and HF_HUB_OFFLINE is set" if spec.hub_id else "")
+            + ": download it where a network is available, then name its folder")
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(spec.hub_id, cache_dir=os.environ.get("HF_HUB_CACHE"))
+    except Exception as exc:  # network, auth, unknown repo: all one answer for the operator
+        raise ModelUnavailableError(f"could not download {spec.hub_id}: {exc}") from exc
+    return ResolvedModel(spec, "hf-cache", Path(path))
+
+
 def hub_is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
@@ -102,6 +144,11 @@ def hub_is_offline() -> bool:
 def load_encoder(resolved: ResolvedModel) -> Encoder:
     """The frozen encoder; a hub-only model is downloaded here, or refused when offline."""
     spec = resolved.spec
+    if spec.is_lm:
+        from runner.lm_encoder import CausalLMEncoder, default_device
+
+        return CausalLMEncoder(materialize(resolved).path, max_length=spec.max_length,
+                               device=default_device())
     if resolved.path is None and hub_is_offline():
         raise ModelUnavailableError(
             f"{spec.name} ({spec.hub_id}) is not in a local folder, the Hugging Face cache or an "

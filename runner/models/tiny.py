@@ -66,6 +66,12 @@ def build_tiny(name: str, dest: Path) -> None:
     model = AutoModelForCausalLM.from_config(config)
     model.save_pretrained(dest, safe_serialization=True)
     (dest / "model.safetensors").chmod(0o644)  # read by the sandboxed method as well
+    write_tokenizer(dest)
+
+
+def write_tokenizer(dest: Path) -> None:
+    """The BERT tokenizer files, set up as the tiny models use them (also the GPU benchmark's
+    random models of real shapes: it needs a tokenizer and has no network)."""
     for file in TOKENIZER_FILES:
         shutil.copyfile(_tokenizer_file(file), dest / file)
     # The BERT tokenizer pads on the right; the classifier reads each row's last real token.

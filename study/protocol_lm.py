@@ -1,0 +1,52 @@
+"""The protocol tables of the language-model testbed: tasks read from data folders, the LM pair
+named by hub id or local path, and how its fixed baselines are fine-tuned.
+
+All optional with defaults, so a protocol without them (the embedded default) loads unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """A task read from a folder in the AAR layout (train_label / train_unlabel / test .jsonl).
+
+    `folder` may use environment variables (`${ARENA_AAR_DATA}/chat`): they are expanded when
+    the task is built, so the protocol (and its hash) stays the same on every machine while
+    the task's content hash pins the data itself.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    kind: Literal["classify", "pairwise", "verify"]
+    folder: str = Field(min_length=1)
+    description: str = ""
+    label_names: tuple[str, str] = ("0", "1")
+
+
+class ModelsSpec(_Strict):
+    """Any two causal LMs: a catalogue name, a local folder, or a hub id (fetched once, when
+    the platform prepares; methods always run offline)."""
+
+    weak: str = Field(min_length=1)
+    strong: str = Field(min_length=1)
+
+
+class LMBaselineSpec(_Strict):
+    """How the fixed baselines of an LM pair are fine-tuned (the AAR release's recipe)."""
+
+    baseline_seeds: int = Field(16, ge=1, le=64)  # teachers and ceilings, one per seed
+    epochs: int = Field(1, ge=1, le=100)
+    lr: float = Field(1e-4, gt=0, le=1)
+    batch_size: int = Field(32, ge=1, le=4096)
+    max_length: int = Field(512, ge=8, le=32768)
+    lora_r: int = Field(32, ge=1, le=1024)
+    lora_alpha: int = Field(32, ge=1, le=4096)
+    readout: Literal["head", "tokens"] = "head"
+    answers: tuple[str, str] = ("No", "Yes")  # the "tokens" readout's words for label 0, 1
