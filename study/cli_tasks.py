@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from study.errors import ArenaError
@@ -66,7 +67,8 @@ def check(folder: Annotated[Path, typer.Argument(help="A folder in the AAR layou
                       f"{tok['min']} / {tok['median']:g} / {tok['p95']} / {tok['max']}",
                       ", ".join(row["subsets"]) or "—")
     console.print(table)
-    console.print("[green]ok[/green]: the folder can be named in a protocol's [[datasets]]")
+    console.print("[green]ok[/green]: the folder can be named in a protocol's "
+                  + escape("[[datasets]]"))
 
 
 @tasks_app.command("audit")

@@ -1,0 +1,114 @@
+"""Tasks from a data folder in the AAR layout: loaded, hashed and cached like built-in tasks;
+bad folders refused with the reason before anything is cached; `arena tasks check`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from study.cli import app
+from study.errors import InvalidError
+from study.protocol import parse_protocol
+from study.settings import cache_dir
+from study.tasks.datadir import load_data_dir, prepare_protocol_tasks
+from tests.lm_data import SIZES, write_keyword_task
+
+PROTOCOL = """
+name = "lm"
+model_pair = "tiny-lm"
+[tasks]
+hill_climb = ["keywords"]
+[[datasets]]
+name = "keywords"
+kind = "classify"
+folder = "{folder}"
+description = "Is the keyword in this text a positive one?"
+label_names = ["negative", "positive"]
+[lm]
+baseline_seeds = 2
+[[arms]]
+name = "human"
+"""
+
+
+def test_a_folder_loads_with_a_stable_hash_and_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_keyword_task(tmp_path / "data")
+    task = load_data_dir(folder, name="keywords", kind="classify")
+    assert task.info.sizes == {"weak_train": 40, "train": 240, "test": 160}
+    assert load_data_dir(folder, name="keywords", kind="classify").info.content_hash == \
+        task.info.content_hash
+    protocol = parse_protocol(PROTOCOL.format(folder=folder))
+    tasks = prepare_protocol_tasks(protocol)
+    cached = cache_dir() / "tasks" / "keywords" / tasks["keywords"].info.content_hash
+    assert json.loads((cached / "task.json").read_text())["role"] == "hill_climb"
+    assert (cached / "train.jsonl").exists()
+    # One changed row is a new task (new hash), never a stale cache hit.
+    lines = (folder / "test.jsonl").read_text().splitlines()
+    row = json.loads(lines[0])
+    row["label"] = 1 - row["label"]
+    (folder / "test.jsonl").write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+    assert load_data_dir(folder, name="keywords", kind="classify").info.content_hash != \
+        task.info.content_hash
+
+
+def test_folder_path_expands_environment_variables(tmp_path, monkeypatch):
+    write_keyword_task(tmp_path / "aar" / "chat")
+    monkeypatch.setenv("ARENA_AAR_DATA", str(tmp_path / "aar"))
+    assert load_data_dir("${ARENA_AAR_DATA}/chat", name="chat", kind="classify").info.sizes[
+        "test"] == 160
+    monkeypatch.delenv("ARENA_AAR_DATA")
+    with pytest.raises(InvalidError, match="environment variable not set"):
+        load_data_dir("${ARENA_AAR_DATA}/chat", name="chat", kind="classify")
+
+
+def _break(folder, name, text):
+    (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "test.jsonl").unlink(), r"lacks test\.jsonl"),
+    (lambda f: (f / "train_label.jsonl").open("a").write('{"text": "x", "label": 7}\n'),
+     r"train_label\.jsonl:41: classify label must be 0 or 1"),
+    (lambda f: (f / "train_unlabel.jsonl").open("a").write("not json\n"),
+     r"train_unlabel\.jsonl:241:"),
+    (lambda f: _break(f, "train_label.jsonl", '{"text": "a b", "label": 1}\n' * 3),
+     r"train_label\.jsonl has only label 1"),
+    (lambda f: _break(f, "test.jsonl", ""), r"test\.jsonl has no rows"),
+    (lambda f: (f / "test.jsonl").open("a").write(
+        (f / "train_unlabel.jsonl").read_text().splitlines()[0] + "\n"),
+     r"1 item\(s\) appear in both train_unlabel\.jsonl and test\.jsonl"),
+])
+def test_bad_folders_are_refused_with_the_reason(tmp_path, monkeypatch, damage, message):
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_keyword_task(tmp_path / "data")
+    damage(folder)
+    with pytest.raises(InvalidError, match=message):
+        prepare_protocol_tasks(parse_protocol(PROTOCOL.format(folder=folder)))
+    assert not (tmp_path / "cache" / "tasks").exists()  # nothing cached from a bad folder
+
+
+def test_old_protocols_load_without_the_lm_tables():
+    protocol = parse_protocol('name = "x"\n[tasks]\nhill_climb = ["rt_sentiment"]\n'
+                              '[[arms]]\nname = "human"\n')
+    assert protocol.datasets == [] and protocol.models is None
+    assert protocol.lm.lora_r == 32 and protocol.lm.lr == 1e-4 and protocol.lm.batch_size == 32
+
+
+def test_arena_tasks_check_prints_sizes_balance_and_token_lengths(tmp_path):
+    folder = write_keyword_task(tmp_path / "data")
+    result = CliRunner().invoke(app, ["tasks", "check", str(folder), "--kind", "classify"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name, n in SIZES.items():
+        assert name in result.output and f" {n} " in result.output
+    # Nine words, [CLS] and [SEP]: eleven BERT tokens, twelve where a keyword is two pieces
+    # ("tedious" → "ted", "##ious"): counted by the tokenizer, not guessed from words.
+    assert "11 / 11 / 12 / 12" in result.output and "[[datasets]]" in result.output
+    (folder / "train_label.jsonl").write_text('{"text": "a", "label": 0}\n')
+    bad = CliRunner().invoke(app, ["tasks", "check", str(folder), "--kind", "classify"])
+    assert bad.exit_code == 2 and "only label 0" in bad.output
+    assert CliRunner().invoke(app, ["tasks"]).exit_code == 0  # the listing still works
