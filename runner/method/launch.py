@@ -7,23 +7,37 @@ drained into a capped buffer, a wall-clock deadline: SIGTERM to the group, a gra
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from runner.method.cgroup import PidsCgroup
+from runner.gpu import Slot, gpu_mounts, slot_healthy
+from runner.method.cgroup import RunCgroup, require_cgroups
+from runner.method.channel import ChannelReader
 from runner.method.context import Budget
-from runner.method.sandbox import RUNNER_DIR, SCRATCH, Mounts, require_sandbox, sandbox_argv
+from runner.method.gpu_report import read_gpu_report
+from runner.method.sandbox import (
+    RUNNER_DIR,
+    SYSTEM_DIRS,
+    Mounts,
+    python_dirs,
+    require_sandbox,
+    sandbox_argv,
+)
+from runner.method.staging import RunLayout, stage_run, write_run_file
+from runner.method.verdict import Evidence, judge
 
 Status = Literal["ok", "error", "timeout", "killed", "cancelled"]
 TAIL_BYTES = 64 * 1024
@@ -46,7 +60,10 @@ class MethodRun:
     peak_mb: float = 0.0
     exit_code: int | None = None
     sandboxed: bool = False
+    gpu_s: float = 0.0  # wall time × GPUs the slot held (what a GPU study charges)
+    peak_gpu_mb: float | None = None
     metrics: list[dict] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # an experiment's output files
 
 
 class _Drain(threading.Thread):
@@ -124,7 +141,7 @@ class _Watch:
 
 
 def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None,
-          max_processes: int) -> tuple[int, object, _Watch]:
+          max_processes: int, cgroup: RunCgroup) -> tuple[int, object, _Watch]:
     """Poll until exit: wait4 for CPU time, /proc for peak memory, the deadline for the kill.
 
     wait4's ru_maxrss is useless here: exec() folds the spawning parent's RSS into it. So peak
@@ -138,6 +155,7 @@ def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | Non
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
             return proc.returncode, usage, watch
+        cgroup.sample()
         tree = _tree(proc.pid)
         watch.peak_mb = max(watch.peak_mb, sum(_rss_mb(p) for p in tree[1:] or [proc.pid]))
         # The cgroup is the hard cap; this guard covers machines without one. (+2: the
@@ -165,133 +183,98 @@ def _signal_group(pgid: int, sig: int) -> None:
 def run_method_process(method: Path, bundle: Path, run_dir: Path, *, seed: int, budget: Budget,
                        models_dirs: tuple[Path, ...] = (), sandbox: bool = True,
                        cpus: int = 2, device: str = "cpu",
-                       cancel: threading.Event | None = None) -> MethodRun:
-    """Run `method` once; never raises for anything the method does."""
+                       cancel: threading.Event | None = None, slot: Slot | None = None,
+                       on_live: Callable[[dict], None] | None = None,
+                       experiment: bool = False) -> MethodRun:
+    """Run `method` once; never raises for anything the method does. `on_live` gets what the
+    method reports while it runs (ctx.progress, new ctx.log records). `run_dir` is removed
+    once the run's output is read."""
     if sandbox:
         require_sandbox()  # never fall back to an unsandboxed run silently
-    out = run_dir / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    scratch = SCRATCH if sandbox else str(run_dir / "scratch")
-    run_file = run_dir / "run.json"
-    run_file.write_text(json.dumps({
-        "bundle": str(bundle), "method": str(method), "seed": seed, "out": str(out),
-        "scratch": scratch, "device": device, "cpus": cpus,
-        "budget": {"seconds": budget.seconds, "memory_mb": budget.memory_mb,
-                   "max_processes": budget.max_processes}}))
-    env = _child_env(scratch, cpus)
-    argv = [sys.executable, "-m", "runner.method.child", str(run_file)]
-    if sandbox:
-        mounts = Mounts(readonly=(method.parent, bundle, *models_dirs), writable=(run_dir,))
-        argv = [*sandbox_argv(mounts, env, cwd=run_dir), *argv]
-    cgroup = PidsCgroup(f"{run_dir.parent.name}-{run_dir.name}-{os.getpid()}",
-                        budget.max_processes + 2)
-    argv = cgroup.wrap(argv)
+    if budget.cgroups == "required":
+        require_cgroups()  # nor to per-process budgets a process tree escapes
+    device = slot.device if slot is not None else device
+    try:
+        return _run_staged(stage_run(method, bundle, run_dir, sandboxed=sandbox), seed=seed,
+                           budget=budget, models_dirs=models_dirs, cpus=cpus, device=device,
+                           cancel=cancel, slot=slot, on_live=on_live, experiment=experiment)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _sandboxed_argv(layout: RunLayout, argv: list[str], env: dict[str, str], *,
+                    models_dirs: tuple[Path, ...], slot: Slot | None, budget: Budget) -> list[str]:
+    gpu = gpu_mounts(slot, bound_dirs=(*SYSTEM_DIRS, *map(str, python_dirs()))) \
+        if slot is not None else None
+    mounts = Mounts(readonly=(*models_dirs, *(gpu.libraries if gpu else ())), writable=(),
+                    devices=gpu.devices if gpu else (), masked=gpu.masked if gpu else (),
+                    placed=layout.placed(), tmp_mb=budget.disk_mb)
+    return [*sandbox_argv(mounts, env, cwd=Path(layout.inside("cwd"))), *argv]
+
+
+def _run_staged(layout: RunLayout, *, seed: int, budget: Budget, models_dirs: tuple[Path, ...],
+                cpus: int, device: str, cancel: threading.Event | None, slot: Slot | None,
+                on_live: Callable[[dict], None] | None, experiment: bool = False) -> MethodRun:
+    read_fd, write_fd = os.pipe()
+    write_run_file(layout, {"seed": seed, "device": device, "cpus": cpus,
+                            "channel_fd": write_fd, "budget": dataclasses.asdict(budget),
+                            "experiment": experiment})
+    scratch = layout.inside("scratch")
+    env = {**_child_env(scratch, cpus), **(slot.env() if slot is not None else {})}
+    argv = [sys.executable, "-m", "runner.method.child", layout.inside("run")]
+    if layout.sandboxed:
+        argv = _sandboxed_argv(layout, argv, env, models_dirs=models_dirs, slot=slot,
+                               budget=budget)
+    cgroup = RunCgroup(f"{layout.host.parent.name}-{layout.host.name}-{os.getpid()}",
+                       max_pids=budget.max_processes + 2, memory_mb=budget.memory_mb)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, cwd=run_dir, env=env,
-                            start_new_session=True)
+    try:
+        proc = subprocess.Popen(cgroup.wrap(argv), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=layout.host, env=env, start_new_session=True,
+                                pass_fds=(write_fd,))
+    except BaseException:
+        os.close(read_fd)
+        cgroup.close()
+        raise
+    finally:
+        os.close(write_fd)  # the child holds the only write end: EOF when it is gone
+    channel = ChannelReader(read_fd, on_live)
+    channel.start()
     drain = _Drain(proc.stdout)
     drain.start()
     try:
-        code, usage, watch = _wait(proc, started + budget.seconds, cancel, budget.max_processes)
+        code, usage, watch = _wait(proc, started + budget.seconds, cancel,
+                                   budget.max_processes, cgroup)
     finally:
-        hit_cap = cgroup.hit_limit()
+        cgroup.sample()
+        pids_cap, oom, tree_cpu = (cgroup.hit_pids_limit(), cgroup.oom_killed(),
+                                   cgroup.cpu_seconds())
         cgroup.close()
+    seen = Evidence(timed_out=watch.timed_out, cancelled=watch.cancelled,
+                    too_many_processes=watch.too_many_processes or pids_cap, oom_killed=oom)
     drain.join(timeout=5)
-    result = MethodRun(status="ok", seed=seed, exit_code=code, sandboxed=sandbox,
+    got = channel.finish()
+    result = MethodRun(status="ok", seed=seed, exit_code=code, sandboxed=layout.sandboxed,
                        wall_s=time.monotonic() - started,
-                       cpu_s=usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
-                       peak_mb=watch.peak_mb,
-                       log_tail=drain.tail(), output_bytes=drain.total,
-                       metrics=_read_metrics(out / "metrics.jsonl"))
-    if watch.too_many_processes or hit_cap:
-        result.status, result.error_kind = "error", "processes"
-        result.error = (f"the method tried to run more than {budget.max_processes} processes "
-                        "(a fork bomb?) and was stopped")
-        _attach_traceback(result, out)
+                       # the cgroup sees the whole tree; wait4 sees only what bwrap reaped
+                       cpu_s=tree_cpu if tree_cpu is not None else
+                       usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
+                       peak_mb=max(watch.peak_mb, cgroup.peak_mb),
+                       log_tail=drain.tail(), output_bytes=drain.total, metrics=got.metrics,
+                       files=got.files)
+    if slot is not None and slot.gpus:
+        result.gpu_s = result.wall_s * len(slot.gpus)
+        result.peak_gpu_mb = read_gpu_report(got.reports.get("gpu"))
+    return _check_gpu(judge(result, got, seen, budget), slot)
+
+
+def _check_gpu(result: MethodRun, slot: Slot | None) -> MethodRun:
+    """A seed that failed on a GPU the runner now finds gone was lost to the hardware, not
+    to the method: an infrastructure fault (the attempt is requeued once, quota kept)."""
+    if result.status == "ok" or slot is None or not slot.gpus or slot_healthy(slot):
         return result
-    if watch.cancelled:
-        result.status, result.error_kind = "cancelled", "cancelled"
-        result.error = "the attempt was cancelled while this seed ran"
-        return result
-    return _classify(result, out, timed_out=watch.timed_out, budget=budget)
-
-
-def _attach_traceback(result: MethodRun, out: Path) -> None:
-    error_file = out / "error.json"
-    if error_file.exists():
-        with contextlib.suppress(json.JSONDecodeError):
-            result.traceback = json.loads(error_file.read_text()[:100_000]).get("traceback")
-
-
-def _metric(raw: object) -> dict | None:
-    """The method wrote this file: keep only well-formed {name, value, step, t} records."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        return None
-    value, step = raw.get("value"), raw.get("step")
-    if not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
-        return None
-    return {"name": raw["name"][:100], "value": float(value),
-            "step": step if isinstance(step, int) else None,
-            "t": raw.get("t") if isinstance(raw.get("t"), int | float) else None}
-
-
-def _read_metrics(path: Path, limit: int = 1000) -> list[dict]:
-    if not path.exists():
-        return []
-    metrics = []
-    with path.open(errors="replace") as fh:
-        for line in fh:
-            if len(metrics) >= limit:
-                break
-            try:
-                record = _metric(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-            if record is not None:
-                metrics.append(record)
-    return metrics
-
-
-def _classify(result: MethodRun, out: Path, *, timed_out: bool, budget: Budget) -> MethodRun:
-    if timed_out:
-        result.status, result.error_kind = "timeout", "timeout"
-        result.error = f"the method ran past its time budget of {budget.seconds:g} s and was killed"
-        return result
-    error_file = out / "error.json"
-    if error_file.exists():
-        try:
-            err = json.loads(error_file.read_text()[:100_000])
-        except json.JSONDecodeError:
-            err = {"kind": "exception", "message": "the method's error report is unreadable"}
-        result.status, result.error_kind = "error", str(err.get("kind", "exception"))
-        result.error, result.traceback = str(err.get("message")), err.get("traceback")
-        return result
-    probs = out / "probs.npy"
-    if result.exit_code in (-signal.SIGKILL, 128 + signal.SIGKILL):
-        # SIGKILL that our deadline did not send came from outside (an operator, the OOM
-        # killer, a dying host): an infrastructure fault, not the method's.
-        result.status, result.error_kind = "killed", "infrastructure"
-        result.error = "the method process was killed from outside the runner (SIGKILL)"
-        return result
-    if result.exit_code != 0 or not probs.exists():
-        result.status, result.error_kind = "killed", _death_cause(result.exit_code, budget)
-        result.error = (f"the method process died without a result (exit code "
-                        f"{result.exit_code}): {result.error_kind}")
-        return result
-    try:
-        result.raw = np.load(probs, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        result.status, result.error_kind = "error", "invalid_output"
-        result.error = f"the method's output file is unreadable: {exc}"
+    result.status, result.error_kind = "killed", "infrastructure"
+    result.error = (f"{slot.describe()} stopped answering while the seed ran "
+                    f"(the method's own report: {result.error})")
     return result
-
-
-def _death_cause(code: int | None, budget: Budget) -> str:
-    if code is None:
-        return "unknown"
-    if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-        return "CPU-time limit exceeded"
-    if code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):
-        return "file-size limit exceeded"
-    return f"exit code {code}"

@@ -27,6 +27,11 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
 class Mounts:
     readonly: tuple[Path, ...]
     writable: tuple[Path, ...]
+    devices: tuple[tuple[str, str], ...] = ()  # (host node, path inside): a GPU slot's nodes
+    masked: tuple[str, ...] = ()  # paths inside hidden under an empty tmpfs
+    # (host folder, fixed path inside), read-only: the neutral layout (runner.method.staging)
+    placed: tuple[tuple[Path, str], ...] = ()
+    tmp_mb: int | None = None  # size of the writable tmpfs at /tmp (and /dev/shm)
 
 
 class SandboxUnavailableError(ArenaError):
@@ -77,7 +82,10 @@ def sandbox_argv(mounts: Mounts, env: dict[str, str], *, cwd: Path) -> list[str]
     argv = [bwrap_path() or "bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent",
             "--new-session",
             "--uid", "65534", "--gid", "65534", "--clearenv",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev"]
+    # Everything writable is tmpfs: RAM charged to the run's memory cgroup, capped in size.
+    size = [] if mounts.tmp_mb is None else ["--size", str(mounts.tmp_mb * 1024 * 1024)]
+    argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
     for d in SYSTEM_DIRS:
         if Path(d).exists():
             argv += ["--ro-bind", d, d]
@@ -88,6 +96,12 @@ def sandbox_argv(mounts: Mounts, env: dict[str, str], *, cwd: Path) -> list[str]
         argv += ["--ro-bind", str(path), str(path)]
     for path in mounts.writable:
         argv += ["--bind", str(path), str(path)]
+    for source, dest in mounts.placed:
+        argv += ["--ro-bind", str(source), dest]
+    for source, dest in mounts.devices:  # after --dev: they join its minimal /dev
+        argv += ["--dev-bind", source, dest]
+    for path in mounts.masked:
+        argv += ["--tmpfs", path]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     argv += ["--chdir", str(cwd)]
