@@ -82,3 +82,20 @@ def matched_comparison(frame: pd.DataFrame, roster: pd.DataFrame, arms: list[str
             "median_at_budget": float(np.nanmedian(
                 matched.loc[matched["arm"] == arm, "value"].to_numpy(float)))})
     return pd.DataFrame(rows)
+
+
+def thresholds_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """`time_to_threshold`'s long table as one row per arm and a readable "pgr≥t" column per
+    threshold: the hour reached, or why not ("not yet by 50.0", "never", "no data")."""
+    def cell(row: pd.Series) -> str:
+        if row["status"] == "reached":
+            return f"{row['x']:.1f}"
+        if row["status"] == "no data":
+            return "no data"
+        return f"{row['status']} by {row['x']:.1f}"
+
+    if long.empty:
+        return pd.DataFrame(columns=["arm"])
+    shown = long.assign(cell=long.apply(cell, axis=1),
+                        column=[f"pgr≥{t:g}" for t in long["threshold"]])
+    return shown.pivot(index="arm", columns="column", values="cell").reset_index()

@@ -22,14 +22,15 @@ def load(url: str, token: str) -> StudyData:
         return from_exports(
             api.export, study_start=pd.Timestamp(study.starts_at),
             study_end=pd.Timestamp(study.ends_at),
-            generalization=[g.model_dump() for g in api.generalization()])
+            generalization=[g.model_dump() for g in api.generalization()],
+            plan=study.analysis, arms=study.arms)
 
 
 def frontier_bands(client: ArenaClient, frame: pd.DataFrame, *, x: str, score: str
                    ) -> dict[str, tuple[float, float]]:
-    """Bands on the frontier's steps, from the server's per-item results (imported attempts
-    have none and simply get no band)."""
-    part = "private" if score.startswith("private") else "public"
+    """Per-attempt intervals of the attempts participants' curves hold, from the server's
+    per-item results (imported attempts have none and simply get no interval)."""
+    part = "public" if score in ("public_pgr", "best_public") else "private"
 
     def items(attempt_id: str):
         try:

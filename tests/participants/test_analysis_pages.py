@@ -18,6 +18,8 @@ def test_gap_closure_page_draws_the_frontier_and_offers_the_report(arena, app_fo
     at = open_page(app_for(analyst), "gap_closure")
     assert at.title[0].value == "Gap closure"
     assert len(at.get("plotly_chart")) >= 1
+    # the pre-registered comparison comes first, labelled: the window is still open
+    assert at.info[0].value.startswith("EXPLORATORY")
     frames = [df.value for df in at.dataframe]
     assert any("pgr≥0.2" in f.columns for f in frames)
     assert any({"gc-human", "gc-agent"} <= set(f.get("display_name", [])) for f in frames)
@@ -27,8 +29,9 @@ def test_gap_closure_page_draws_the_frontier_and_offers_the_report(arena, app_fo
     errors = at.get("plotly_chart")[0].proto.spec
     assert '"error_y"' in errors  # the frontier's steps carry their bootstrap bands
     at.selectbox(key="gap_axis").set_value("active_hours").run()
-    at.radio(key="gap_score").set_value("private_pgr").run()
+    at.radio(key="gap_score").set_value("oracle_private").run()
     assert not at.exception
+    assert "ORACLE" in at.get("plotly_chart")[0].proto.spec
 
 
 def test_gap_closure_is_not_even_listed_for_participants(arena, app_for):
