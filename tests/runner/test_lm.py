@@ -1,0 +1,114 @@
+"""The LM testbed's runner parts on the tiny random Qwen2/Qwen3 models: deterministic builds,
+LoRA classifiers with both readouts and the head losses, the activation cache, and the errors a
+method or an operator meets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from runner.lib.finetune import LoraSpec, Readout, train_lm_classifier
+from runner.lib.lm import load_tokenizer
+from runner.lib.losses import LogConf
+from runner.models import resolve_model
+from runner.models.catalog import model_from_reference
+from runner.models.resolve import materialize
+from runner.models.tiny import build_tiny
+from study.errors import ModelUnavailableError
+from tests.lm_data import write_keyword_task
+
+FAST = {"epochs": 3, "lr": 3e-3, "batch_size": 16, "max_length": 32}
+
+
+@pytest.fixture(scope="module")
+def keywords(tmp_path_factory):
+    folder = write_keyword_task(tmp_path_factory.mktemp("kw"), noise=0.0)
+    rows = {name: [json.loads(line) for line in (folder / name).read_text().splitlines()]
+            for name in ("train_unlabel.jsonl", "test.jsonl")}
+    return {split: ([r["text"] for r in rows[name]], np.array([r["label"] for r in rows[name]]))
+            for split, name in (("train", "train_unlabel.jsonl"), ("test", "test.jsonl"))}
+
+
+def test_tiny_models_build_the_same_bytes_twice_from_a_config(tmp_path):
+    digests = []
+    for i in range(2):
+        dest = tmp_path / f"build{i}"
+        dest.mkdir()
+        build_tiny("tiny-qwen2", dest)
+        digests.append(hashlib.sha256((dest / "model.safetensors").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    config = json.loads((dest / "config.json").read_text())
+    assert config["model_type"] == "qwen2" and config["vocab_size"] == 30522
+    assert (dest / "model.safetensors").stat().st_size < 10_000_000
+    tokenizer = load_tokenizer(dest)
+    # Words, not characters: the folder's own (BERT) tokenizer, whatever qwen2 maps to.
+    assert tokenizer.tokenize("wonderful film") == ["wonderful", "film"]
+    assert tokenizer.padding_side == "right"
+
+
+@pytest.mark.parametrize("model, readout", [("tiny-qwen3", Readout()),
+                                            ("tiny-qwen3", Readout(kind="tokens"))])
+def test_a_lora_classifier_learns_the_keyword_rule(keywords, model, readout):
+    texts, labels = keywords["train"]
+    steps = []
+    clf = train_lm_classifier(resolve_model(model).path, texts, labels, seed=3, readout=readout,
+                              on_step=lambda s, total, loss: steps.append((s, total, loss)),
+                              **FAST)
+    test_texts, test_labels = keywords["test"]
+    accuracy = ((clf.predict_proba(test_texts) >= 0.5) == test_labels).mean()
+    assert accuracy >= 0.9, accuracy
+    assert steps[-1][0] == steps[-1][1] == 3 * 15  # 240 items / 16 per batch × 3 epochs
+    assert np.mean([s[2] for s in steps[-5:]]) < np.mean([s[2] for s in steps[:5]])
+
+
+def test_losses_and_weights_change_training_and_seeds_are_reproducible(keywords):
+    texts, labels = keywords["train"]
+    folder = resolve_model("tiny-qwen2").path
+    soft = np.where(labels == 1, 0.7, 0.3)
+    run = lambda **kw: train_lm_classifier(folder, texts, soft, seed=5, **FAST,  # noqa: E731
+                                           **kw).predict_proba(keywords["test"][0])
+    plain = run()
+    assert np.array_equal(plain, run())  # same seed, same model: same predictions
+    confident = run(loss=LogConf(alpha=0.75))
+    # LogConf pulls towards hard labels: predictions move further from 0.5 than plain CE's.
+    assert np.abs(confident - 0.5).mean() > np.abs(plain - 0.5).mean()
+    only_half = np.r_[np.ones(120), np.zeros(120)]
+    assert not np.allclose(run(sample_weight=only_half), plain)
+    with pytest.raises(ValueError, match="probabilities"):
+        train_lm_classifier(folder, texts, labels * 2.0, **FAST)
+    with pytest.raises(ValueError, match="one token per answer"):
+        train_lm_classifier(folder, texts, labels, readout=Readout(kind="tokens",
+                            answers=("no", "tedious")), **FAST)
+    lora = LoraSpec(r=4, alpha=8, target_modules=("q_proj", "v_proj"))
+    assert run(lora=lora).shape == plain.shape
+
+
+def test_the_activation_cache_reads_last_token_and_mean_states(tmp_path, monkeypatch):
+    from runner.features import ensure_features
+    from study.tasks.datadir import load_data_dir
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    task = load_data_dir(write_keyword_task(tmp_path / "data"), name="kw", kind="classify")
+    model = resolve_model("tiny-qwen3")
+    paths = ensure_features(model, task, ("train", "test"))
+    features = np.load(paths["test"])
+    assert features.shape == (160, 2 * 64)  # [last token | mean] of the 64-d hidden states
+    stamp = paths["test"].stat().st_mtime_ns
+    assert ensure_features(model, task, ("test",))["test"].stat().st_mtime_ns == stamp
+
+
+def test_unknown_and_offline_missing_models_say_where_they_looked(monkeypatch, tmp_path):
+    with pytest.raises(ModelUnavailableError, match="neither a catalogue name"):
+        model_from_reference("no such model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    spec, folder = model_from_reference("Qwen/Qwen3-4B-Base")
+    with pytest.raises(ModelUnavailableError) as err:
+        materialize(resolve_model(spec, local_path=folder))
+    assert "Hugging Face cache" in str(err.value.message)
+    assert str(tmp_path / "hub") in err.value.message and "HF_HUB_OFFLINE" in err.value.message
+    local, path = model_from_reference(str(resolve_model("tiny-qwen2").path))
+    assert local.is_lm and path is not None
