@@ -18,8 +18,13 @@ from study.records import (
     AttemptView,
     AuditView,
     ClockView,
+    CodeSnapshotView,
+    DraftSpec,
+    DraftView,
     DryRunSpec,
     DryRunView,
+    ExperimentSpec,
+    ExperimentView,
     FlagView,
     ForumPostSpec,
     ForumPostView,
@@ -34,6 +39,7 @@ from study.records import (
     QuotaView,
     ReasonSpec,
     Role,
+    SessionView,
     StudyView,
     SubmitSpec,
     TaskView,
@@ -44,6 +50,8 @@ from study.records import (
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8765"
+LONG_POLL_S = 25.0  # each wait request: the server answers on a change or after this
+DRY_RUN_TIMEOUT = 180.0  # above the server's 120 s cap on a dry run, plus queueing and startup
 
 
 class ArenaAPIError(Exception):
@@ -78,17 +86,22 @@ class ArenaClient:
     # ---------------------------------------------------------------------------- plumbing
     def _request(self, method: str, path: str, *, json: Any = None,
                  params: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> httpx.Response:
+                 headers: dict[str, str] | None = None,
+                 timeout: float | None = None, resend: bool = True) -> httpx.Response:
         """Retries transport failures; safe because every write here is idempotent (submit
-        carries an idempotency key, the others are state changes that report conflicts)."""
+        carries an idempotency key, the others are state changes that report conflicts).
+        `resend=False` retries only failures to connect: a request the server may already be
+        running (a dry run) is never sent twice."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        extra = {} if timeout is None else {"timeout": timeout}
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.request(method, path, json=json, params=params,
-                                              headers=headers)
+                                              headers=headers, **extra)
                 break
-            except httpx.TransportError:
-                if attempt == self.retries:
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if attempt == self.retries or (sent and not resend):
                     raise
                 time.sleep(min(2.0, 0.2 * 2**attempt))
         if response.status_code >= 400:
@@ -115,6 +128,15 @@ class ArenaClient:
     # ------------------------------------------------------------------------------ reading
     def health(self) -> bool:
         return self._request("GET", "/v1/health").json().get("status") == "ok"
+
+    def health_report(self) -> dict[str, Any]:
+        """The server's health report — database, workers, queue, disk — healthy or not
+        (an unhealthy server answers 503 with the same report)."""
+        response = self._http.get("/v1/health")
+        try:
+            return response.json()
+        except ValueError:
+            return {"status": "unhealthy", "problems": [f"HTTP {response.status_code}"]}
 
     def wait_ready(self, timeout: float = 600.0, poll: float = 0.5) -> None:
         """Block until the server answers its health check (it may still be preparing tasks)."""
@@ -149,17 +171,25 @@ class ArenaClient:
 
     # ------------------------------------------------------------------------------ attempts
     def submit(self, source: str | Path, task: str, *, note: str | None = None,
-               idempotency_key: str | None = None) -> AttemptView:
+               idempotency_key: str | None = None, parent_id: str | None = None
+               ) -> AttemptView:
         """Submit a method (source text or a path). One key per call, reused on retries, so a
-        retried submit never makes two attempts."""
+        retried submit never makes two attempts. `parent_id`: your attempt it was edited from."""
         if isinstance(source, Path):
             source = source.read_text(encoding="utf-8")
         key = idempotency_key or uuid.uuid4().hex
-        spec = SubmitSpec(task=task, source=source, note=note, idempotency_key=key)
+        spec = SubmitSpec(task=task, source=source, note=note, idempotency_key=key,
+                          parent_id=parent_id)
         return self._post("/v1/attempts", AttemptView, spec)
 
-    def attempt(self, attempt_id: str) -> AttemptView:
-        return self._get(f"/v1/attempts/{attempt_id}", AttemptView)
+    def attempt(self, attempt_id: str, *, wait: float | None = None) -> AttemptView:
+        """One attempt; with `wait` (≤ 60 s) the server answers as soon as its status
+        changes, or after `wait` seconds (a long-poll)."""
+        if not wait:
+            return self._get(f"/v1/attempts/{attempt_id}", AttemptView)
+        data = self._request("GET", f"/v1/attempts/{attempt_id}", params={"wait": wait},
+                             timeout=wait + 30).json()
+        return TypeAdapter(AttemptView).validate_python(data)
 
     def attempts(self, *, task: str | None = None, everyone: bool = False,
                  limit: int = 200) -> list[AttemptView]:
@@ -171,23 +201,73 @@ class ArenaClient:
 
     def wait(self, attempt_id: str, *, timeout: float = 3600.0, poll: float = 1.0,
              on_update=None) -> AttemptView:
-        """Poll until the attempt is scored, failed, timed out or cancelled."""
+        """Until the attempt is scored, failed, timed out or cancelled. Each request
+        long-polls (the server answers on a status change), so a waiting client costs the
+        server nothing; `poll` is the pause between requests only when a server answers at
+        once with nothing new (one that does not long-poll)."""
         deadline = time.monotonic() + timeout
+        last = None
         while True:
-            view = self.attempt(attempt_id)
+            asked = time.monotonic()
+            wait = min(LONG_POLL_S, deadline - asked)
+            view = self.attempt(attempt_id, wait=wait if wait >= 0.1 else None)
             if on_update:
                 on_update(view)
             if view.status in TERMINAL:
                 return view
             if time.monotonic() > deadline:
                 raise TimeoutError(f"attempt {attempt_id} still {view.status.value}")
-            time.sleep(poll)
+            if view.status == last and time.monotonic() - asked < min(poll, wait):
+                time.sleep(poll)
+            last = view.status
 
-    def dry_run(self, source: str | Path, task: str) -> DryRunView:
-        """Run once on the public inputs, unscored and not counted: does it work?"""
+    def dry_run(self, source: str | Path, task: str, *,
+                timeout: float = DRY_RUN_TIMEOUT) -> DryRunView:
+        """Run once on the public inputs, unscored and not counted: does it work? The server
+        answers when the run ends (it caps a dry run at 120 s), so the wait is longer than
+        other calls, and a request that reached the server is never re-sent: each resend
+        would run (and charge) the method again."""
         if isinstance(source, Path):
             source = source.read_text(encoding="utf-8")
-        return self._post("/v1/dry-run", DryRunView, DryRunSpec(task=task, source=source))
+        spec = DryRunSpec(task=task, source=source)
+        data = self._request("POST", "/v1/dry-run", json=spec.model_dump(mode="json"),
+                             timeout=timeout, resend=False).json()
+        return DryRunView.model_validate(data)
+
+    # --------------------------------------------------------------------------- experiments
+    def experiment(self, source: str | Path, task: str, *, note: str | None = None,
+                   idempotency_key: str | None = None) -> ExperimentView:
+        """Queue an experiment (code with run(ctx), unscored); returns at once, queued."""
+        if isinstance(source, Path):
+            source = source.read_text(encoding="utf-8")
+        spec = ExperimentSpec(task=task, source=source, note=note,
+                              idempotency_key=idempotency_key or uuid.uuid4().hex)
+        return self._post("/v1/experiments", ExperimentView, spec)
+
+    def get_experiment(self, experiment_id: str) -> ExperimentView:
+        return self._get(f"/v1/experiments/{experiment_id}", ExperimentView)
+
+    def experiments(self, *, everyone: bool = False, limit: int = 100) -> list[ExperimentView]:
+        return self._get("/v1/experiments", list[ExperimentView], everyone=everyone or None,
+                         limit=limit)
+
+    def cancel_experiment(self, experiment_id: str) -> ExperimentView:
+        return self._post(f"/v1/experiments/{experiment_id}/cancel", ExperimentView)
+
+    def experiment_file(self, experiment_id: str, name: str) -> bytes:
+        return self._request("GET", f"/v1/experiments/{experiment_id}/files/{name}").content
+
+    def wait_experiment(self, experiment_id: str, *, timeout: float = 1800.0,
+                        poll: float = 1.0) -> ExperimentView:
+        """Poll until the experiment is no longer queued or running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.get_experiment(experiment_id)
+            if view.status not in ("queued", "running"):
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"experiment {experiment_id} still {view.status}")
+            time.sleep(poll)
 
     def report_usage(self, usage: UsageSpec) -> None:
         self._request("POST", "/v1/usage", json=usage.model_dump())
@@ -206,13 +286,25 @@ class ArenaClient:
         return self._get("/v1/leaderboard", list[LeaderboardRow], task=task)
 
     # --------------------------------------------------------------------------- forum, clock
-    def forum(self, query: str | None = None) -> list[ForumPostView]:
-        return self._get("/v1/forum", list[ForumPostView], q=query)
+    def forum(self, query: str | None = None, *, limit: int | None = None, offset: int = 0,
+              kind: str | None = None, author: str | None = None) -> list[ForumPostView]:
+        """Newest first; a page of `limit` posts from `offset` (the server's default: 200)."""
+        return self._get("/v1/forum", list[ForumPostView], q=query, limit=limit,
+                         offset=offset or None, kind=kind, author=author)
 
-    def post(self, kind: str, title: str, body: str, *,
-             attempt_id: str | None = None) -> ForumPostView:
-        spec = ForumPostSpec(kind=kind, title=title, body=body, attempt_id=attempt_id)
+    def post(self, kind: str, title: str, body: str, *, attempt_id: str | None = None,
+             idempotency_key: str | None = None) -> ForumPostView:
+        """One key per post, reused on retries: a re-sent post comes back, never doubled."""
+        spec = ForumPostSpec(kind=kind, title=title, body=body, attempt_id=attempt_id,
+                             idempotency_key=idempotency_key or uuid.uuid4().hex)
         return self._post("/v1/forum", ForumPostView, spec)
+
+    def attempt_code(self, attempt_id: str) -> CodeSnapshotView:
+        """The code of an arm-mate's attempt linked on the forum (the read is logged)."""
+        return self._get(f"/v1/forum/code/{attempt_id}", CodeSnapshotView)
+
+    def code_reads(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/admin/code-reads").json()
 
     def clock(self) -> ClockView:
         return self._get("/v1/clock", ClockView)
@@ -222,6 +314,24 @@ class ArenaClient:
 
     def clock_out(self) -> ClockView:
         return self._post("/v1/clock/out", ClockView)
+
+    # ------------------------------------------------------------------ workspace sessions, drafts
+    def open_session(self) -> SessionView:
+        """Trade this client's participant token for a workspace session secret."""
+        return self._post("/v1/sessions", SessionView)
+
+    def end_session(self) -> None:
+        """End the session this client signs in with (its token is a session secret)."""
+        self._request("DELETE", "/v1/sessions/current")
+
+    def draft(self) -> DraftView | None:
+        return self._get("/v1/drafts/latest", DraftView | None)
+
+    def save_draft(self, source: str, *, task: str | None = None,
+                   origin: str | None = None) -> DraftView:
+        spec = DraftSpec(source=source, task=task, origin=origin)
+        data = self._request("PUT", "/v1/drafts/latest", json=spec.model_dump()).json()
+        return DraftView.model_validate(data)
 
     # ------------------------------------------------------------------------- admin, analyst
     def add_participant(self, name: str, *, arm: str | None = None,

@@ -3,7 +3,9 @@ here; routes stay thin, errors are mapped to status codes in one place."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,12 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from study.audit import ChainReport, verify_chain
+from study.api_ops import DatabaseWatchdog, WriteGuard, document_errors, install_fault_handlers
+from study.api_workspace import add_workspace_routes, serve_docs_offline
+from study.audit import ChainHead, chain_head
+from study.audit_scores import AuditReport, verify_study
 from study.errors import (
     ArenaError,
     AuthError,
@@ -27,13 +33,18 @@ from study.errors import (
     PayloadTooLargeError,
     QuotaError,
 )
+from study.health import HealthReport, health_report
 from study.llm_review import Review, ReviewUnavailableError
 from study.records import (
+    TERMINAL,
     AttemptView,
     AuditView,
     ClockView,
+    CodeSnapshotView,
     DryRunSpec,
     DryRunView,
+    ExperimentSpec,
+    ExperimentView,
     FlagView,
     ForumPostSpec,
     ForumPostView,
@@ -56,10 +67,13 @@ from study.records import (
     UsageSpec,
     UsageView,
 )
+from study.score_display import PGR_SENTENCE
 from study.server import Platform, open_platform
 from study.service import ArenaService
+from study.waiters import AttemptBoard
 
 REPO = Path(__file__).resolve().parent.parent
+MAX_WAIT_S = 60.0  # a long-poll answers within this, so proxies and clients never time out
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, ConflictError: 409,
           PayloadTooLargeError: 413, InvalidError: 422, QuotaError: 429,
           ReviewUnavailableError: 502}
@@ -70,59 +84,20 @@ class ServerSettings:
     data_dir: Path
     slots: int = 1
     start_workers: bool = True
-
-
-class BodyLimit:
-    """Reads a request body up to a limit before the app sees it: 413 past it, and a client
-    that disconnects mid-upload simply leaves nothing behind."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._too_large(send)
-            return
-        body, more = bytearray(), True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._too_large(send)
-                return
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, send) -> None:
-        payload = json.dumps({"code": "payload_too_large",
-                              "message": f"request body over {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
+    gpus: str | None = None  # "all" or "0,1": one worker slot per GPU (overrides `slots`)
+    backend: str | None = None  # "local" or "ray" (default: the protocol's [runner] backend)
+    ray_address: str | None = None  # ray://HOST:10001 for the Ray backend
+    allow_broken_chain: bool = False  # serve a study whose audit does not verify (logged)
+    queue_stale_s: float = 6 * 3600.0  # health turns 503 when the oldest queued waits longer
+    db_exit_after_s: float = 60.0  # exit non-zero when DuckDB stays unusable this long
 
 
 def error_response(exc: ArenaError) -> JSONResponse:
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
     headers = {}
     if isinstance(exc, QuotaError) and exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+        # Rounded up: a client that comes back after Retry-After must find the quota back.
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if isinstance(exc, AuthError):
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status,
@@ -154,8 +129,16 @@ Principal = Annotated[ParticipantRecord, Depends(get_principal)]
 
 def _routes(app: FastAPI) -> None:
     @app.get("/v1/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health(request: Request, response: Response) -> HealthReport:
+        """The database, each worker's last heartbeat, the oldest queued attempt's age and
+        the free disk; 503 when any is wrong. No token needed (for supervisors)."""
+        platform = request.app.state.platform
+        report = await run_in_threadpool(health_report, platform,
+                                         queue_stale_s=request.app.state.queue_stale_s)
+        report.waiting = request.app.state.board.waiting
+        if report.status != "ok":
+            response.status_code = 503
+        return report
 
     @app.get("/v1/study", tags=["meta"])
     def study(service: ServiceDep, me: Principal) -> StudyView:
@@ -195,9 +178,11 @@ def _routes(app: FastAPI) -> None:
         return view
 
     @app.post("/v1/dry-run", tags=["attempts"])
-    def dry_run(spec: DryRunSpec, service: ServiceDep, me: Principal) -> DryRunView:
-        """Run a method once on the public inputs: unscored, not counted as an attempt."""
-        return service.dry_run(me, spec)
+    async def dry_run(spec: DryRunSpec, service: ServiceDep, me: Principal) -> DryRunView:
+        """Run a method once on the public inputs: unscored, not counted as an attempt. It
+        runs on the runner's dry-run lane; this request waits without holding a thread."""
+        future = await run_in_threadpool(service.start_dry_run, me, spec)
+        return DryRunView(**await asyncio.wrap_future(future))
 
     @app.post("/v1/usage", tags=["agents"], status_code=204)
     def usage(spec: UsageSpec, service: ServiceDep, me: Principal) -> None:
@@ -226,8 +211,17 @@ def _routes(app: FastAPI) -> None:
         return service.list_attempts(me, task=task, everyone=everyone, limit=limit)
 
     @app.get("/v1/attempts/{attempt_id}", tags=["attempts"])
-    def get_attempt(attempt_id: str, service: ServiceDep, me: Principal) -> AttemptView:
-        return service.get_attempt(me, attempt_id)
+    async def get_attempt(attempt_id: str, request: Request, service: ServiceDep,
+                          me: Principal, wait: Annotated[float | None, Query(
+                              ge=0, le=MAX_WAIT_S,
+                              description="long-poll: answer when the status changes, or "
+                                          "after this many seconds")] = None) -> AttemptView:
+        def read() -> AttemptView:
+            return service.get_attempt(me, attempt_id)
+
+        if not wait:
+            return await run_in_threadpool(read)
+        return await long_poll(request.app.state.board, read, attempt_id, wait)
 
     @app.post("/v1/attempts/{attempt_id}/cancel", tags=["attempts"])
     def cancel(attempt_id: str, service: ServiceDep, me: Principal) -> AttemptView:
@@ -239,8 +233,59 @@ def _routes(app: FastAPI) -> None:
         return service.leaderboard(me, task)
 
     @app.get("/v1/forum", tags=["forum"])
-    def forum(service: ServiceDep, me: Principal, q: str | None = None) -> list[ForumPostView]:
-        return service.forum(me, q)
+    def forum(service: ServiceDep, me: Principal, q: str | None = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+              offset: Annotated[int, Query(ge=0)] = 0,
+              kind: Annotated[str | None, Query(pattern=r"^(result|hypothesis|insight|error)$")]
+              = None,
+              author: Annotated[str | None, Query(max_length=200,
+                                                  description="display name or id")] = None
+              ) -> list[ForumPostView]:
+        """Newest first, in pages (limit, offset), filtered by kind, author or text."""
+        return service.forum(me, q, limit=limit, offset=offset, kind=kind, author=author)
+
+    @app.post("/v1/experiments", tags=["experiments"], status_code=201)
+    def submit_experiment(spec: ExperimentSpec, service: ServiceDep, me: Principal
+                          ) -> ExperimentView:
+        """Queue participant code as an experiment (unscored; own daily budget); poll
+        GET /v1/experiments/{id} for its output. A re-sent idempotency key returns the first."""
+        return service.submit_experiment(me, spec)
+
+    @app.get("/v1/experiments", tags=["experiments"])
+    def list_experiments(service: ServiceDep, me: Principal, everyone: bool = False,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                         ) -> list[ExperimentView]:
+        return service.list_experiments(me, everyone=everyone, limit=limit)
+
+    @app.get("/v1/experiments/{experiment_id}", tags=["experiments"])
+    def get_experiment(experiment_id: str, service: ServiceDep, me: Principal
+                       ) -> ExperimentView:
+        return service.get_experiment(me, experiment_id)
+
+    @app.post("/v1/experiments/{experiment_id}/cancel", tags=["experiments"])
+    def cancel_experiment(experiment_id: str, service: ServiceDep, me: Principal
+                          ) -> ExperimentView:
+        return service.cancel_experiment(me, experiment_id)
+
+    @app.get("/v1/experiments/{experiment_id}/files/{name}", tags=["experiments"],
+             response_class=Response)
+    def experiment_file(experiment_id: str, name: str, service: ServiceDep,
+                        me: Principal) -> Response:
+        media, content = service.experiment_file(me, experiment_id, name)
+        inline = media.startswith("image/")  # anything else downloads, never renders
+        return Response(content, media_type=media, headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"{'inline' if inline else 'attachment'}; filename={name}"})
+
+    @app.get("/v1/forum/code/{attempt_id}", tags=["forum"])
+    def attempt_code(attempt_id: str, service: ServiceDep, me: Principal) -> CodeSnapshotView:
+        """The code of an attempt linked in a post, for its author's arm-mates when the
+        protocol shares code (forum.share_code_within_arm); every read is logged."""
+        return service.attempt_code(me, attempt_id)
+
+    @app.get("/v1/admin/code-reads", tags=["analyst"])
+    def code_reads(service: ServiceDep, me: Principal) -> list[dict[str, Any]]:
+        return service.code_reads(me)
 
     @app.post("/v1/forum", tags=["forum"], status_code=201)
     def post(spec: ForumPostSpec, service: ServiceDep, me: Principal) -> ForumPostView:
@@ -328,10 +373,17 @@ def _routes(app: FastAPI) -> None:
         return service.generalization(me)
 
     @app.get("/v1/admin/audit", tags=["admin"])
-    def audit(service: ServiceDep, me: Principal) -> ChainReport:
-        """Recompute the hash chain of the event log."""
+    def audit(service: ServiceDep, me: Principal) -> AuditReport:
+        """Recompute the keyed event chain, then every score and leaderboard from the chained
+        events; names each `attempts` row that disagrees."""
         service.require(me, Role.ADMIN, Role.ANALYST)
-        return verify_chain(service.store.events())
+        return verify_study(service.store, service.protocol.tasks.all)
+
+    @app.get("/v1/admin/audit/head", tags=["admin"])
+    def audit_head(service: ServiceDep, me: Principal) -> ChainHead:
+        """The chain's head, to anchor outside the study."""
+        service.require(me, Role.ADMIN, Role.ANALYST)
+        return chain_head(service.store.events(), service.store.chain_scheme)
 
     @app.put("/v1/admin/protocol", tags=["admin"])
     def amend_protocol(spec: ProtocolAmendSpec, service: ServiceDep, me: Principal
@@ -359,7 +411,9 @@ def render_brief(service: ArenaService) -> str:
         lines.append(f"| {t['name']} | {t['kind']} | {t['role']} | {t['sizes']['train']} | "
                      f"{t['sizes']['test']} | {t['weak']} | {t['ceiling']} |")
     lines += ["", "## Rules", "",
-              f"- Each attempt runs {study.seeds_per_attempt} seeds chosen by the server.",
+              f"- Each attempt runs {study.seeds_per_attempt} seeds chosen by the server; "
+              "each seed learns from one of the 16 frozen weak teachers, drawn from the seed.",
+              f"- {PGR_SENTENCE}",
               f"- You see the public {study.feedback['public_fraction']:.0%} of `test`, rounded "
               f"to {study.feedback['round_to']} decimals; the rest stays private until "
               f"{study.ends_at:%Y-%m-%d %H:%M} UTC.",
@@ -376,15 +430,29 @@ def render_brief(service: ArenaService) -> str:
 def create_app(settings: ServerSettings, *, platform: Platform | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.platform = platform or open_platform(
-            settings.data_dir, slots=settings.slots, start_workers=settings.start_workers)
+        live = app.state.platform = platform or open_platform(
+            settings.data_dir, slots=settings.slots, start_workers=settings.start_workers,
+            gpus=settings.gpus, allow_broken_chain=settings.allow_broken_chain,
+            backend=settings.backend, ray_address=settings.ray_address)
+        live.service.store.on_move = app.state.board.notify  # wakes long-polls
+        if live.scheduler is not None:
+            live.service.dry_lane = live.scheduler.run_dry
+        live.service.recover_experiments()  # once the lane is known: queued ones go again
+        watchdog = DatabaseWatchdog(app, live.db, exit_after_s=settings.db_exit_after_s)
+        watchdog.start()
         try:
             yield
         finally:
-            app.state.platform.close()
+            watchdog.stopped.set()
+            live.close()
 
-    app = FastAPI(title="w2s-arena", version="1", lifespan=lifespan,
+    app = FastAPI(title="w2s-arena", version="1", lifespan=lifespan, docs_url=None,
                   description="One door for every participant of a weak-to-strong race.")
+    serve_docs_offline(app)
+    app.state.board = AttemptBoard()
+    app.state.queue_stale_s = settings.queue_stale_s
+    app.state.fatal = None  # set by the database watchdog: `arena serve` then exits non-zero
+    install_fault_handlers(app)
 
     @app.exception_handler(ArenaError)
     async def arena_error(request: Request, exc: ArenaError) -> JSONResponse:
@@ -405,6 +473,23 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
                             headers=getattr(exc, "headers", None))
 
     _routes(app)
-    # The body limit covers the largest legal source plus JSON escaping and the other fields.
-    app.add_middleware(BodyLimit, max_bytes=2 * 5_000_000 + 65536)
+    add_workspace_routes(app, ServiceDep, Principal, bearer)
+    document_errors(app)
+    # Writes: the disk floor (507) and a per-route body limit from the protocol's source limit.
+    app.add_middleware(WriteGuard)
     return app
+
+
+async def long_poll(board: AttemptBoard, read, attempt_id: str, wait: float) -> AttemptView:
+    """Answer when the attempt's status changes (or it is finished), or after `wait` s. The
+    request sleeps on the board's event between reads: no thread, no query while waiting."""
+    loop = asyncio.get_running_loop()
+    deadline, first = loop.time() + wait, None
+    while True:
+        with board.watch(attempt_id) as changed:
+            view = await run_in_threadpool(read)
+            first = first or view.status
+            if view.status in TERMINAL or view.status != first or loop.time() >= deadline:
+                return view
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), deadline - loop.time())

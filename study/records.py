@@ -136,6 +136,8 @@ class UsageView(BaseModel):
     cache_write_tokens: int
     cost_usd: float
     active_hours: float
+    last_turn_at: dt.datetime | None = None  # the agent's last model turn
+    stopped: str | None = None  # why its harness stopped it, if it has not resumed since
 
 
 class DryRunSpec(BaseModel):
@@ -154,6 +156,46 @@ class DryRunView(BaseModel):
     mean_prediction: float | None = None
     share_above_half: float | None = None
     wall_seconds: float = 0.0
+
+
+class ExperimentSpec(BaseModel):
+    """Participant code (a file with run(ctx)) run once as an experiment: on the participant
+    bundle with a held-out slice of `train` as its `test`, unscored, returning what it prints,
+    logs (ctx.log) and writes to ctx.files_dir."""
+
+    task: Text = Field(min_length=1, max_length=100)
+    source: str
+    note: Text | None = Field(None, max_length=2000)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200,
+                                        description="a re-sent request returns the first run")
+
+
+class ExperimentFileView(BaseModel):
+    name: str
+    media_type: str
+    size: int
+
+
+class ExperimentView(BaseModel):
+    id: str
+    participant_id: str
+    task: str
+    status: str  # queued, running, finished, failed, timed_out, cancelled
+    note: str | None = None
+    seed: int
+    submitted_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_mb: float | None = None
+    stdout: str | None = None
+    metrics: list[dict[str, Any]] = []
+    teacher_eval: dict[str, float] | None = None  # run(ctx)'s predictions vs the teacher's
+    files: list[ExperimentFileView] = []
+    error: str | None = None
+    traceback: str | None = None
+    source: str | None = None  # only the author's own, or an analyst's
 
 
 class ImportSpec(BaseModel):
@@ -213,6 +255,7 @@ class ScoreView(BaseModel):
     n: int
     subsets: dict[str, dict[str, Any]] = {}
     pgr_ci95: tuple[float, float] | None = None  # the 95% interval of the mean PGR
+    shown: str = ""  # "0.62 [0.53, 0.71]": the one way every page writes this score
     # One PGR per seed: analysts, or everyone once the window closed (a method that knows its
     # seed could otherwise probe the public labels once per seed instead of once per attempt).
     pgr_per_seed: list[float] = []
@@ -251,6 +294,8 @@ class AttemptView(BaseModel):
     wall_seconds: float | None = None
     cpu_seconds: float | None = None
     peak_mb: float | None = None
+    gpu_seconds: float | None = None  # wall × GPUs held, on a GPU study (what was charged)
+    peak_gpu_mb: float | None = None
     error: str | None = None
     error_kind: str | None = None
     traceback: str | None = None
@@ -269,6 +314,11 @@ class QuotaView(BaseModel):
     compute_seconds_per_day: float
     compute_seconds_used: float
     compute_seconds_left: float
+    compute_unit: str = Field("CPU-seconds", description="CPU-seconds, or GPU-seconds (wall "
+                              "time × GPUs held) in a study that runs on GPUs")
+    compute_seconds_reserved: float = Field(
+        0.0, description="held by queued and running attempts (seeds × per-seed limit), "
+                         "part of compute_seconds_used until they finish and settle")
     concurrent_attempts: int
     active_attempts: int
     next_attempt_at: dt.datetime | None = Field(
@@ -300,6 +350,8 @@ class LeaderboardRow(BaseModel):
     arm: str | None
     kind: str
     best_pgr: float | None
+    best_pgr_ci95: tuple[float, float] | None = None  # 95% over test items and seeds
+    shown: str = ""  # "0.62 [0.53, 0.71]", as on the attempt page
     best_attempt_id: str
     attempts: int
     best_at: dt.datetime
@@ -310,6 +362,8 @@ class ForumPostSpec(BaseModel):
     title: Text = Field(min_length=1, max_length=200)
     body: Text = Field(max_length=20000)
     attempt_id: str | None = None
+    # A resumed agent re-sends its post with the same key and gets the first one back.
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
 class ForumPostView(BaseModel):
@@ -322,7 +376,20 @@ class ForumPostView(BaseModel):
     body: str
     attempt_id: str | None
     attempt_public_pgr: float | None  # the server's score, never typed by hand
+    attempt_public_pgr_ci95: tuple[float, float] | None = None
+    attempt_shown: str | None = None  # "0.62 [0.53, 0.71]", as on the attempt page
     created_at: dt.datetime
+
+
+class CodeSnapshotView(BaseModel):
+    """The code behind an attempt linked on the forum, as an arm-mate downloads it."""
+
+    attempt_id: str
+    author_id: str
+    author: str
+    task: str
+    code_sha256: str
+    source: str
 
 
 class ClockView(BaseModel):

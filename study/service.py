@@ -11,11 +11,15 @@ import hashlib
 import json
 import math
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
+from runner.scheduler import BusyError
+from study.audit_scores import probs_digest, score_record
 from study.errors import (
     AuthError,
     ConflictError,
@@ -25,7 +29,11 @@ from study.errors import (
     PayloadTooLargeError,
     QuotaError,
 )
+from study.feedback import best_coarse, coarse_part, coarse_public
+from study.gpu_accounting import compute_unit
 from study.integrity import flag_static_scan
+from study.live import LiveRuns
+from study.method_source import missing_run
 from study.protocol import ProtocolSpec, parse_protocol
 from study.records import (
     TERMINAL,
@@ -34,8 +42,6 @@ from study.records import (
     ClockView,
     DryRunSpec,
     DryRunView,
-    ForumPostSpec,
-    ForumPostView,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -48,8 +54,13 @@ from study.records import (
     StudyView,
     SubmitSpec,
 )
+from study.redact import strip_host_paths
+from study.score_display import part_interval, round_pair, shown
+from study.service_experiments import ExperimentSide
+from study.service_forum import ForumSide
 from study.service_review import ReviewSide
 from study.service_runner import DAY, RunnerSide
+from study.service_workspace import SESSION_PREFIX, WorkspaceSide, seed_runs_from_results
 from study.store import Store, utcnow
 from study.store.queries import new_id
 
@@ -58,13 +69,23 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _inline_lane(fn: Callable[[], Any]) -> Future:
+    """A finished future: for a service with no scheduler (tests, tools)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn())
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
 def _round(value: float | None, digits: int) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return round(float(value), digits)
 
 
-class ArenaService(RunnerSide, ReviewSide):
+class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentSide):
     def __init__(self, store: Store, protocol: ProtocolSpec, *,
                  clock: Callable[[], dt.datetime] = utcnow,
                  task_info: Callable[[str], dict[str, Any]] | None = None,
@@ -78,19 +99,31 @@ class ArenaService(RunnerSide, ReviewSide):
         self.on_submit = on_submit or (lambda: None)
         self._rescore = rescore
         self.reviewer = None  # an anthropic.Anthropic client, when a key is configured
+        self.live = LiveRuns()  # what running attempts report, for their attempt pages
         self.dry_runner: Callable[[str, str], dict[str, Any]] | None = None
+        # Where dry runs execute: the scheduler's dry-run lane (set by the server); a service
+        # without a scheduler (API-only server, tools) runs them in the caller's thread.
+        self.dry_lane: Callable[[Callable[[], Any]], Future] = _inline_lane
+        self.dry_in_flight: dict[str, int] = {}  # participant → dry runs queued or running
+        self._dry_lock = threading.Lock()
         self.items_for: Callable[[str, list[np.ndarray]], dict[str, Any]] | None = None
+        # task → which test items are public (from the study's secret salt; set by the server)
+        self.public_mask_for: Callable[[str], np.ndarray] | None = None
         study = store.get_study()
         if study is None:
             raise NotFoundError("this database holds no study: run `arena study create` first")
         self.starts_at: dt.datetime = study["starts_at"]
         self.ends_at: dt.datetime = study["ends_at"]
         self.protocol_hash: str = study["protocol_hash"]
+        # Set by the platform when its slots hold GPUs (`--gpus`), else from the protocol.
+        self.gpu_study: bool = protocol.runner.gpus is not None
 
     # ------------------------------------------------------------------ auth and participants
     def authenticate(self, token: str | None) -> ParticipantRecord:
         if not token:
             raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+        if token.startswith(SESSION_PREFIX):
+            return self.session_owner(token)
         row = self.store.token_owner(hash_token(token))
         if row is None:
             raise AuthError("unknown token")
@@ -114,6 +147,13 @@ class ArenaService(RunnerSide, ReviewSide):
             raise InvalidError(f"arm must be one of {self.protocol.arm_names}, got {spec.arm!r}")
         if spec.role is not Role.PARTICIPANT:
             spec = spec.model_copy(update={"kind": ParticipantKind.SERVICE, "arm": None})
+        if spec.kind is ParticipantKind.AGENT and self.store.db.rows(
+                "SELECT 1 FROM participants WHERE display_name = ? AND kind = 'agent'",
+                [spec.display_name]):
+            # Two harnesses that both call their first agent claude-1 would merge on every
+            # analyst page: an agent's name is unique within the study.
+            raise ConflictError(f"an agent named {spec.display_name!r} already takes part; "
+                                "give this one another name")
         record = self.store.add_participant(spec, actor=actor)
         return self.issue_token(record.id, hours=spec.token_hours, actor=actor)
 
@@ -173,8 +213,9 @@ class ArenaService(RunnerSide, ReviewSide):
             return 0
         count = 0
         for row in self.store.attempts_with_status(AttemptStatus.SCORED):
+            stored = self.store.seed_results(row["id"])
             probs = [np.frombuffer(r["probs"], dtype=np.float32).astype(np.float64)
-                     for r in self.store.seed_results(row["id"]) if r["probs"] is not None]
+                     for r in stored if r["probs"] is not None]
             if not probs:
                 continue
             scores = self._rescore(row["task"], probs, self.protocol.feedback.public_fraction)
@@ -187,7 +228,9 @@ class ArenaService(RunnerSide, ReviewSide):
                              priv["pgr"], priv["pgr_se"], priv["accuracy"], row["id"]])
                 self.store.append_event(cur, "attempt_rescored", actor=actor,
                                         attempt_id=row["id"], protocol_hash=self.protocol_hash,
-                                        public_pgr=pub["pgr"])
+                                        public_pgr=pub["pgr"], **score_record(
+                                            scores, probs_sha256=probs_digest(
+                                                r["probs"] for r in stored)))
             count += 1
         return count
 
@@ -208,10 +251,14 @@ class ArenaService(RunnerSide, ReviewSide):
             compute_seconds_per_day=budget.compute_seconds_per_day,
             compute_seconds_used=round(compute, 2),
             compute_seconds_left=max(0.0, round(budget.compute_seconds_per_day - compute, 2)),
+            compute_unit=compute_unit(self.gpu_study),
+            compute_seconds_reserved=round(float(usage["reserved"]), 2),
             concurrent_attempts=budget.concurrent_attempts,
             active_attempts=int(usage["active"]), next_attempt_at=next_at)
 
-    def _check_quota(self, principal: ParticipantRecord) -> None:
+    def _check_quota(self, principal: ParticipantRecord, *, reserve: float = 0.0) -> None:
+        """Attempts left, and room in the daily compute for this attempt's worst case
+        (`reserve`) on top of what is used and what queued/running attempts hold."""
         quota = self.quota(principal)
         assert quota is not None  # only participants submit
         now = self.clock()
@@ -222,10 +269,15 @@ class ArenaService(RunnerSide, ReviewSide):
             raise QuotaError(f"daily quota used: {quota.attempts_used} of "
                              f"{quota.attempts_per_day} attempts in the last 24 h{when}",
                              retry_after=wait)
-        if quota.compute_seconds_left <= 0:
-            raise QuotaError(f"daily compute used: {quota.compute_seconds_used:.0f} of "
-                             f"{quota.compute_seconds_per_day:.0f} CPU-seconds in the last 24 h",
-                             retry_after=3600.0)
+        if quota.compute_seconds_left < max(reserve, 1e-9):
+            held = (f" ({quota.compute_seconds_reserved:.0f} held by your queued and running "
+                    "attempts until they finish)" if quota.compute_seconds_reserved else "")
+            raise QuotaError(f"daily compute: {quota.compute_seconds_used:.0f} of "
+                             f"{quota.compute_seconds_per_day:.0f} {quota.compute_unit} used in "
+                             f"the last 24 h{held}; an attempt may use up to {reserve:.0f} "
+                             f"({self.protocol.seeds_per_attempt} seeds × "
+                             f"{self.protocol.limits.attempt_seconds:g} s)",
+                             retry_after=60.0 if quota.compute_seconds_reserved else 3600.0)
 
     # --------------------------------------------------------------------------------- submit
     def _validate_source(self, source: str) -> str:
@@ -245,6 +297,9 @@ class ArenaService(RunnerSide, ReviewSide):
             raise InvalidError(f"method.py line {exc.lineno}: {exc.msg}") from None
         except ValueError as exc:  # e.g. NUL bytes
             raise InvalidError(f"method.py cannot be compiled: {exc}") from None
+        problem = missing_run(source)
+        if problem:
+            raise InvalidError(problem)
         return hashlib.sha256(data).hexdigest()
 
     def submit(self, principal: ParticipantRecord, spec: SubmitSpec) -> tuple[AttemptView, bool]:
@@ -262,22 +317,27 @@ class ArenaService(RunnerSide, ReviewSide):
         if now >= self.ends_at:
             raise ConflictError(f"the study window closed at {self.ends_at:%Y-%m-%d %H:%M} UTC")
         code_sha = self._validate_source(spec.source)
+        # The attempt this one was edited from: only one's own (someone else's reads as missing).
+        parent_id = spec.parent_id and self._own_attempt(principal, spec.parent_id)["id"]
+        reserve = self.protocol.seeds_per_attempt * self.protocol.limits.attempt_seconds
         with self.store.db.transaction() as cur:
             found = spec.idempotency_key and self.store.find_idempotent(
                 cur, principal.id, spec.idempotency_key)
-            if not found:
-                self._check_quota(principal)
+            if found:
+                self._same_request(cur, found, spec, code_sha=code_sha, parent_id=parent_id)
+            else:
+                self._check_quota(principal, reserve=reserve)
                 attempt_id = new_id("att")
                 seeds = [secrets.randbelow(2**31 - 1) for _ in
                          range(self.protocol.seeds_per_attempt)]
                 self.store.insert_attempt(cur, {
                     "id": attempt_id, "participant_id": principal.id, "task": spec.task,
                     "code_sha256": code_sha, "source": spec.source, "note": spec.note,
-                    "idempotency_key": spec.idempotency_key,
+                    "idempotency_key": spec.idempotency_key, "parent_id": parent_id,
                     "status": AttemptStatus.QUEUED.value, "seeds": json.dumps(seeds),
                     "protocol_hash": self.protocol_hash,
                     "scorer_version": self.protocol.scorer_version,
-                    "submitted_at": now, "queued_at": now})
+                    "submitted_at": now, "queued_at": now, "reserved_seconds": reserve})
                 self.store.append_event(cur, "attempt_submitted", actor=principal.id,
                                         attempt_id=attempt_id, task=spec.task,
                                         code_sha256=code_sha)
@@ -288,8 +348,27 @@ class ArenaService(RunnerSide, ReviewSide):
         self.on_submit()
         return self.get_attempt(principal, attempt_id), True
 
+    @staticmethod
+    def _same_request(cur, attempt_id: str, spec: SubmitSpec, *, code_sha: str,
+                      parent_id: str | None) -> None:
+        """A reused idempotency key must carry the same request: a different one is a client
+        bug that silently returning the first attempt would hide."""
+        task, sha, note, parent = cur.execute(
+            "SELECT task, code_sha256, note, parent_id FROM attempts WHERE id = ?",
+            [attempt_id]).fetchone()
+        if (task, sha, note, parent) != (spec.task, code_sha, spec.note, parent_id):
+            raise ConflictError(f"idempotency key {spec.idempotency_key!r} was already used for "
+                                f"attempt {attempt_id} with a different request; use a new key "
+                                "for a new submission")
+
     def dry_run(self, principal: ParticipantRecord, spec: DryRunSpec) -> DryRunView:
         """Run a method once, unscored and uncharged, to check that it runs (one seed)."""
+        return DryRunView(**self.start_dry_run(principal, spec).result())
+
+    def start_dry_run(self, principal: ParticipantRecord, spec: DryRunSpec) -> Future:
+        """Admit a dry run and queue it on the runner's dry-run lane; the future's result is
+        the run's description. Admission: the daily cap, and the participant's concurrency
+        (running attempts + dry runs in flight ≤ concurrent_attempts)."""
         self.require(principal, Role.PARTICIPANT)
         if spec.task not in self.protocol.tasks.hill_climb:
             raise NotFoundError(f"unknown task {spec.task!r}; this study takes "
@@ -307,21 +386,58 @@ class ArenaService(RunnerSide, ReviewSide):
                 wait = (oldest + DAY - self.clock()).total_seconds() if oldest else None
                 raise QuotaError(f"daily dry runs used: {used} of {cap} in the last 24 h",
                                  retry_after=wait)
+            self._hold_dry_slot(cur, principal)
             self.store.append_event(cur, "dry_run", actor=principal.id, task=spec.task)
-        return DryRunView(**self.dry_runner(spec.task, spec.source))
+        runner = self.dry_runner
+        try:
+            future = self.dry_lane(lambda: runner(spec.task, spec.source))
+        except BusyError as exc:
+            self._release_dry_slot(principal.id)
+            raise QuotaError(f"the dry-run lane is full ({exc}); retry shortly",
+                             retry_after=15.0) from None
+        except Exception:
+            self._release_dry_slot(principal.id)
+            raise
+        future.add_done_callback(lambda _: self._release_dry_slot(principal.id))
+        return future
+
+    def _hold_dry_slot(self, cur, principal: ParticipantRecord) -> None:
+        cap = self.protocol.budget_for(principal.arm).concurrent_attempts
+        running = cur.execute("SELECT count(*) FROM attempts WHERE participant_id = ? AND "
+                              "status = 'running'", [principal.id]).fetchone()[0]
+        with self._dry_lock:
+            mine = self.dry_in_flight.get(principal.id, 0)
+            if running + mine >= cap:
+                raise QuotaError(f"{running} attempt(s) and {mine} dry run(s) of yours are "
+                                 f"running; at most {cap} run at once", retry_after=10.0)
+            self.dry_in_flight[principal.id] = mine + 1
+
+    def _release_dry_slot(self, participant_id: str) -> None:
+        with self._dry_lock:
+            left = self.dry_in_flight.get(participant_id, 1) - 1
+            if left > 0:
+                self.dry_in_flight[participant_id] = left
+            else:
+                self.dry_in_flight.pop(participant_id, None)
 
     # ------------------------------------------------------------------------- reading attempts
     def _may_see_private(self, principal: ParticipantRecord) -> bool:
         return principal.role in (Role.ANALYST, Role.ADMIN) or self.window_closed()
 
-    def _score_view(self, part: dict[str, Any] | None, digits: int | None) -> ScoreView | None:
+    def _score_view(self, part: dict[str, Any] | None, digits: int | None, *,
+                    per_seed: bool = False) -> ScoreView | None:
         if part is None:
             return None
         r = (lambda v: v) if digits is None else (lambda v: _round(v, digits))
         subsets = {name: {"n": s["n"], "accuracy": r(s["accuracy"]), "pgr": r(s["pgr"])}
                    for name, s in part.get("subsets", {}).items()}
+        ci = part.get("pgr_ci95")
         return ScoreView(pgr=r(part["pgr"]), pgr_se=r(part["pgr_se"]), accuracy=r(part["accuracy"]),
-                         n=part["n"], subsets=subsets)
+                         n=part["n"], subsets=subsets,
+                         pgr_ci95=(r(ci[0]), r(ci[1])) if ci and None not in ci else None,
+                         shown=shown(r(part["pgr"]), round_pair(ci, digits), digits),
+                         pgr_per_seed=[r(v) for v in part.get("pgr_per_seed", [])]
+                         if per_seed else [])
 
     def _view(self, principal: ParticipantRecord, row: dict[str, Any]) -> AttemptView:
         own = row["participant_id"] == principal.id
@@ -334,10 +450,15 @@ class ArenaService(RunnerSide, ReviewSide):
             note=row["note"], submitted_at=row["submitted_at"], queued_at=row["queued_at"],
             started_at=row["started_at"], finished_at=row["finished_at"],
             seeds=json.loads(row["seeds"]), tries=row["tries"],
-            public=self._score_view(scores.get("public"), digits),
+            public=self._score_view(
+                scores.get("public") if staff else
+                coarse_part(scores.get("public"), self.protocol.feedback.public_step_items),
+                digits, per_seed=self._may_see_private(principal)),
             wall_seconds=row["wall_seconds"], cpu_seconds=row["cpu_seconds"],
-            peak_mb=row["peak_mb"], error=row["error"], error_kind=row["error_kind"],
-            traceback=row["traceback"], log_tail=row["log_tail"],
+            peak_mb=row["peak_mb"], gpu_seconds=row.get("gpu_seconds"),
+            peak_gpu_mb=row.get("peak_gpu_mb"), error=strip_host_paths(row["error"]),
+            error_kind=row["error_kind"], traceback=strip_host_paths(row["traceback"]),
+            log_tail=strip_host_paths(row["log_tail"]), parent_id=row.get("parent_id"),
             source=row["source"] if (own or staff) else None,
             released=row["released"] is not False, disqualified=bool(row["disqualified"]))
         if not view.released and not staff:
@@ -346,7 +467,7 @@ class ArenaService(RunnerSide, ReviewSide):
                 "held back by the Ladder: it did not beat your best public PGR by "
                 f"{self.protocol.feedback.ladder_margin}")
         if self._may_see_private(principal):
-            view.private = self._score_view(scores.get("private"), digits)
+            view.private = self._score_view(scores.get("private"), digits, per_seed=True)
         if view.status is AttemptStatus.QUEUED and row["queued_at"] is not None:
             view.queue_position = self.store.queue_position(row["queued_at"])
         return view
@@ -363,10 +484,17 @@ class ArenaService(RunnerSide, ReviewSide):
         """One attempt; once it has finished, with what the method logged (lists leave it
         out: it is the one field that needs another query)."""
         view = self._view(principal, self._own_attempt(principal, attempt_id))
-        if view.status in TERMINAL and view.source is not None:
-            view.metrics = [{**m, "seed": r["seed"]}
-                            for r in self.store.seed_results(attempt_id)
+        if view.source is None:
+            return view
+        if view.status in TERMINAL:
+            results = self.store.seed_results(attempt_id)
+            view.metrics = [{**m, "seed": r["seed"]} for r in results
                             for m in json.loads(r["metrics"] or "[]")]
+            view.seed_runs = seed_runs_from_results(view.seeds, results)
+        elif (live := self.live.snapshot(attempt_id)) is not None:
+            view.seed_runs, view.metrics = live
+        for run in view.seed_runs:
+            run.log_tail, run.error = strip_host_paths(run.log_tail), strip_host_paths(run.error)
         return view
 
     def list_attempts(self, principal: ParticipantRecord, *, task: str | None = None,
@@ -397,45 +525,33 @@ class ArenaService(RunnerSide, ReviewSide):
     def leaderboard(self, principal: ParticipantRecord, task: str | None = None
                     ) -> list[LeaderboardRow]:
         task = task or self.protocol.tasks.hill_climb[0]
-        rows = self.store.best_public(task)
         staff = principal.role in (Role.ANALYST, Role.ADMIN)
+        # Participants' board is built from the coarse scores they see, best and order alike:
+        # an order by exact score would tell which of two equal-looking attempts is better.
+        step = self.protocol.feedback.public_step_items
+        rows = self.store.best_public(task) if staff else \
+            best_coarse(self.store.released_public(task), step)
         if not staff and not self.protocol.leaderboard.cross_arm_visibility:
             rows = [r for r in rows if r["arm"] == principal.arm]
-        digits = self.protocol.feedback.round_to
-        return [LeaderboardRow(rank=i, participant_id=r["participant_id"],
-                               display_name=r["display_name"], arm=r["arm"], kind=r["kind"],
-                               best_pgr=r["public_pgr"] if staff else _round(r["public_pgr"],
-                                                                             digits),
-                               best_attempt_id=r["attempt_id"], attempts=int(r["n"]),
-                               best_at=r["finished_at"])
-                for i, r in enumerate(rows, 1)]
+        digits = None if staff else self.protocol.feedback.round_to
+        counts = self.store.attempt_counts(task)  # every attempt, not only the scored ones
+        out = []
+        for i, r in enumerate(rows, 1):
+            best = r["public_pgr"] if digits is None else _round(r["public_pgr"], digits)
+            ci95 = part_interval(r.get("scores_json") if staff else
+                                 {"public": coarse_public(r.get("scores_json"), step)},
+                                 "public", digits)
+            out.append(LeaderboardRow(
+                rank=i, participant_id=r["participant_id"], display_name=r["display_name"],
+                arm=r["arm"], kind=r["kind"], best_pgr=best, best_pgr_ci95=ci95,
+                shown=shown(best, ci95, digits), best_attempt_id=r["attempt_id"],
+                attempts=counts.get(r["participant_id"], int(r["n"])), best_at=r["finished_at"]))
+        return out
 
     def tasks(self) -> list[dict[str, Any]]:
         return [self._task_info(name) for name in self.protocol.tasks.all]
 
-    # ----------------------------------------------------------------------------- forum, clock
-    def forum(self, principal: ParticipantRecord, query: str | None = None
-              ) -> list[ForumPostView]:
-        staff = principal.role in (Role.ANALYST, Role.ADMIN)
-        arm = None if staff or self.protocol.forum.cross_arm_visibility else principal.arm
-        digits = None if staff else self.protocol.feedback.round_to
-        return [ForumPostView(**{**r, "attempt_public_pgr": r["attempt_public_pgr"] if
-                                 digits is None else _round(r["attempt_public_pgr"], digits)})
-                for r in self.store.list_posts(arm=arm, query=query)]
-
-    def post(self, principal: ParticipantRecord, spec: ForumPostSpec) -> ForumPostView:
-        self.require(principal, Role.PARTICIPANT)
-        if spec.attempt_id:
-            self._own_attempt(principal, spec.attempt_id)
-        post_id = new_id("post")
-        with self.store.db.transaction() as cur:
-            cur.execute("INSERT INTO forum_posts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [post_id, principal.id, principal.arm, spec.kind, spec.title, spec.body,
-                         spec.attempt_id, self.clock()])
-            self.store.append_event(cur, "forum_post", actor=principal.id,
-                                    attempt_id=spec.attempt_id, post=post_id, kind=spec.kind)
-        return next(p for p in self.forum(principal) if p.id == post_id)
-
+    # ------------------------------------------------------------------------------------ clock
     def clock_view(self, principal: ParticipantRecord) -> ClockView:
         session = self.store.open_session(principal.id)
         return ClockView(clocked_in_since=session["started_at"] if session else None,

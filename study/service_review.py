@@ -3,6 +3,7 @@ agents' accounts, imports and exports. Mixed into ArenaService."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from pathlib import Path
@@ -10,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from study.aar_import import parse_results
+from study.aar_import import ImportedAttempt, parse_results, require_attempts
+from study.audit_scores import score_record
 from study.errors import (
     ConflictError,
-    InvalidError,
     NotFoundError,
 )
 from study.integrity import add_flag
@@ -177,11 +178,17 @@ class ReviewSide:
             "coalesce(sum(u.output_tokens), 0) AS output_tokens, "
             "coalesce(sum(u.cache_read_tokens), 0) AS cache_read_tokens, "
             "coalesce(sum(u.cache_write_tokens), 0) AS cache_write_tokens, "
-            "coalesce(sum(u.cost_usd), 0) AS cost_usd FROM participants p "
+            "coalesce(sum(u.cost_usd), 0) AS cost_usd, max(u.recorded_at) AS last_turn_at "
+            "FROM participants p "
             "LEFT JOIN usage u ON u.participant_id = p.id WHERE p.role = 'participant' "
             "GROUP BY ALL ORDER BY p.display_name")
+        # An agent harness notes "stopped: <why>" in its transcript when a budget stops it.
+        stops = {r["participant_id"]: r for r in self.store.db.rows(
+            "SELECT participant_id, arg_max(content, recorded_at) AS note, max(recorded_at) AS at "
+            "FROM transcripts WHERE role = 'note' AND turn_key LIKE 'stop:%' GROUP BY 1")}
         return [UsageView(**r, active_hours=self.store.active_seconds(r["participant_id"], now)
-                          / 3600) for r in rows]
+                          / 3600, stopped=_stop_note(stops.get(r["participant_id"]),
+                                                     r["last_turn_at"])) for r in rows]
 
     def transcript(self, principal: ParticipantRecord, participant_id: str
                    ) -> list[dict[str, Any]]:
@@ -191,38 +198,55 @@ class ReviewSide:
             "WHERE participant_id = ? ORDER BY recorded_at, turn_key", [participant_id])
 
     def import_aar(self, principal: ParticipantRecord, spec: ImportSpec) -> dict[str, Any]:
-        """AAR per-seed results → scored attempts of an "imported" participant (no token)."""
+        """AAR per-seed results → scored attempts of "imported" participants (no token), one
+        participant per AAR dataset so no curve merges chat, math and code; skipped files come
+        back with their reasons."""
         self.require(principal, Role.ADMIN)
-        attempts = parse_results(list(spec.files.items()))
-        if not attempts:
-            raise InvalidError("no result files to import")
-        record = self.store.add_participant(ParticipantSpec(
-            display_name=f"imported: {spec.label}", arm="imported",
-            kind=ParticipantKind.IMPORTED), actor=principal.id)
-        ids = []
+        report = require_attempts(parse_results(list(spec.files.items())))
+        ids, participants = [], {}
+        for dataset in sorted({a.task for a in report.attempts}):
+            participants[dataset] = self.store.add_participant(ParticipantSpec(
+                display_name=f"imported: {spec.label} ({dataset})"[:80], arm="imported",
+                kind=ParticipantKind.IMPORTED), actor=principal.id).id
         with self.store.db.transaction() as cur:
-            for a in attempts:
-                attempt_id = new_id("att")
-                part = {"n": 0, "accuracy": a.accuracy, "weak": a.weak, "ceiling": a.ceiling,
-                        "pgr": a.pgr, "pgr_se": a.pgr_se, "pgr_per_seed": [],
-                        "pgr_ci95": None, "subsets": {}}
-                # The AAR release has no public/private split: both halves carry its score.
-                self.store.insert_attempt(cur, {
-                    "id": attempt_id, "participant_id": record.id, "task": a.task,
-                    "code_sha256": "imported", "source": f"# imported: {a.idea_name}",
-                    "note": a.idea_name, "status": AttemptStatus.SCORED.value,
-                    "seeds": json.dumps(a.seeds), "protocol_hash": self.protocol_hash,
-                    "scorer_version": "aar-import", "submitted_at": a.finished_at,
-                    "queued_at": a.finished_at, "started_at": a.finished_at,
-                    "finished_at": a.finished_at, "public_pgr": a.pgr, "public_pgr_se": a.pgr_se,
-                    "public_accuracy": a.accuracy, "private_pgr": a.pgr,
-                    "private_pgr_se": a.pgr_se, "private_accuracy": a.accuracy,
-                    "scores_json": json.dumps({"public": part, "private": part, "all": part}),
-                    "wall_seconds": a.wall_seconds, "cpu_seconds": 0.0, "charged": False})
-                ids.append(attempt_id)
+            for a in report.attempts:
+                ids.append(self._insert_imported(cur, principal, participants[a.task], a))
             self.store.append_event(cur, "aar_imported", actor=principal.id,
-                                    participant=record.id, attempts=ids, label=spec.label)
-        return {"participant_id": record.id, "attempts": ids}
+                                    participants=sorted(participants.values()), attempts=ids,
+                                    label=spec.label, skipped=len(report.skipped))
+        return {"participant_id": next(iter(participants.values())),
+                "participants": participants, "attempts": ids,
+                "skipped": [s.model_dump() for s in report.skipped]}
+
+    def _insert_imported(self, cur, principal: ParticipantRecord, participant_id: str,
+                         a: ImportedAttempt) -> str:
+        attempt_id = new_id("att")
+        part = {"n": 0, "accuracy": a.accuracy, "weak": a.weak, "ceiling": a.ceiling,
+                "pgr": a.pgr, "pgr_se": a.pgr_se, "pgr_per_seed": a.pgr_per_seed,
+                "stated_pgr_per_seed": [s.stated_pgr for s in a.per_seed],
+                "pgr_ci95": None, "subsets": {}}
+        # The AAR release has no public/private split: both halves carry its score.
+        self.store.insert_attempt(cur, {
+            "id": attempt_id, "participant_id": participant_id, "task": a.task,
+            "code_sha256": "imported", "source": f"# imported: {a.idea_name} {a.hyperparam_key}",
+            "note": f"{a.idea_name} · {a.hyperparam_key}"[:2000],
+            "status": AttemptStatus.SCORED.value,
+            "seeds": json.dumps(a.seeds), "protocol_hash": self.protocol_hash,
+            "scorer_version": "aar-import", "submitted_at": a.finished_at,
+            "queued_at": a.finished_at, "started_at": a.finished_at,
+            "finished_at": a.finished_at, "public_pgr": a.pgr, "public_pgr_se": a.pgr_se,
+            "public_accuracy": a.accuracy, "private_pgr": a.pgr,
+            "private_pgr_se": a.pgr_se, "private_accuracy": a.accuracy,
+            "scores_json": json.dumps({"public": part, "private": part, "all": part}),
+            "wall_seconds": a.wall_seconds, "cpu_seconds": 0.0, "charged": False})
+        # Chained like a scored outcome, so `arena audit verify` can prove these too.
+        self.store.append_event(cur, "attempt_imported", actor=principal.id,
+                                attempt_id=attempt_id, participant=participant_id,
+                                task=a.task, **score_record(
+                                    {"public": part, "private": part, "all": part},
+                                    code_sha256="imported", seeds=a.seeds,
+                                    probs_sha256=None))
+        return attempt_id
 
     def item_results(self, principal: ParticipantRecord, attempt_id: str) -> dict[str, Any]:
         """Per test item, per seed: right or wrong, plus the fixed baselines' per-item mean
@@ -249,6 +273,11 @@ class ReviewSide:
             "flags": "SELECT * FROM flags",
             "audits": "SELECT * FROM audits",
             "usage": "SELECT * FROM usage",
+            "experiments": "SELECT e.* EXCLUDE (source), p.display_name, p.arm FROM "
+                           "experiments e JOIN participants p ON p.id = e.participant_id",
+            "code_reads": "SELECT * FROM code_reads",
+            "drafts": "SELECT d.*, p.arm FROM drafts d JOIN participants p "
+                      "ON p.id = d.participant_id ORDER BY d.saved_at",
         }
         if table not in queries:
             raise NotFoundError(f"no export {table!r}; choose from {sorted(queries)}")
@@ -256,3 +285,11 @@ class ReviewSide:
             path = Path(tmp) / f"{table}.parquet"
             self.store.db.rows(f"COPY ({queries[table]}) TO '{path}' (FORMAT PARQUET)")
             return path.read_bytes()
+
+
+def _stop_note(stop: dict[str, Any] | None, last_turn_at: dt.datetime | None) -> str | None:
+    """Why the agent stopped, when its last stop came after its last model turn (a resumed
+    agent's old stop does not count)."""
+    if stop is None or (last_turn_at is not None and stop["at"] < last_turn_at):
+        return None
+    return str(stop["note"]).removeprefix("stopped: ")[:500]

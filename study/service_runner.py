@@ -10,18 +10,36 @@ import numpy as np
 
 from runner.attempt import AttemptResult
 from runner.scheduler import Job
+from study.audit_scores import probs_digest, score_record
+from study.gpu_accounting import gpu_columns
 from study.integrity import add_flag, flag_probing, ladder_release
 from study.records import AttemptStatus
 from study.store.queries import new_id
 
 DAY = dt.timedelta(days=1)
+
+
+def slot_seconds(outcomes) -> float:
+    """What a run costs in fair share and budget: the wall time it held its one worker slot,
+    whatever it did with it (a method that sleeps holds the slot as long as one that computes).
+    Runs that also held GPUs are charged their GPU-seconds instead (study.gpu_accounting)."""
+    return float(sum(o.wall_s for o in outcomes))
+
+
+def _seed_probs(outcomes) -> list[bytes | None]:
+    """The stored predictions in the order `seed_results` returns them (by seed)."""
+    return [None if o.probs is None else np.asarray(o.probs, np.float32).tobytes()
+            for o in sorted(outcomes, key=lambda o: o.seed)]
 MAX_TRIES = 2  # one retry after an infrastructure fault, never more
 
 
 class RunnerSide:
     # ------------------------------------------------------------------- the runner's JobSource
     def caps(self) -> dict[str, int]:
-        return {p.id: self.protocol.budget_for(p.arm).concurrent_attempts
+        """Attempts each participant may start now: their concurrency, less their dry runs
+        in flight (a dry run holds one of the participant's slots too)."""
+        dry = dict(self.dry_in_flight)
+        return {p.id: self.protocol.budget_for(p.arm).concurrent_attempts - dry.get(p.id, 0)
                 for p in self.store.list_participants() if p.arm}
 
     def claim(self) -> Job | None:
@@ -152,7 +170,9 @@ class RunnerSide:
             private_pgr_se=priv.get("pgr_se"), private_accuracy=priv.get("accuracy"),
             wall_seconds=sum(o.wall_s for o in result.outcomes),
             cpu_seconds=sum(o.cpu_s for o in result.outcomes),
+            slot_seconds=slot_seconds(result.outcomes),
             peak_mb=max((o.peak_mb for o in result.outcomes), default=None),
+            **gpu_columns(result.outcomes),
             sandboxed=all(o.sandboxed for o in result.outcomes),
             error=result.error, error_kind=failed.error_kind if failed else None,
             traceback=failed.traceback if failed else None,
@@ -163,11 +183,16 @@ class RunnerSide:
         self.store.insert_seed_results(cur, attempt_id, [
             {"seed": o.seed, "status": o.status, "accuracy": o.accuracy,
              "wall_seconds": o.wall_s, "cpu_seconds": o.cpu_s, "peak_mb": o.peak_mb,
-             "error": o.error, "metrics": o.metrics,
+             "gpu_seconds": o.gpu_s or None, "peak_gpu_mb": o.peak_gpu_mb,
+             "error": o.error, "metrics": o.metrics, "log_tail": o.log_tail[-20000:],
              "probs": None if o.probs is None else np.asarray(o.probs, np.float32).tobytes()}
             for o in result.outcomes])
+        # A scored outcome goes into the chain whole: the leaderboard can be rebuilt from it.
+        proof = score_record(scores, code_sha256=result.code_sha256, seeds=result.seeds,
+                             probs_sha256=probs_digest(_seed_probs(result.outcomes))
+                             ) if status is AttemptStatus.SCORED else {}
         self.store.append_event(cur, f"attempt_{status.value}", attempt_id=attempt_id,
-                                public_pgr=pub.get("pgr"), error=result.error)
+                                public_pgr=pub.get("pgr"), error=result.error, **proof)
         if status is AttemptStatus.SCORED:
             self._after_scoring(cur, attempt_id, pub.get("pgr"),
                                 [np.asarray(o.probs) for o in result.outcomes if o.probs])
@@ -178,13 +203,15 @@ class RunnerSide:
             "SELECT id, participant_id, task FROM attempts WHERE id = ?", [attempt_id]
         ).fetchone(), strict=True))
         feedback = self.protocol.feedback
-        released = ladder_release(cur, row=row, public_pgr=public_pgr,
-                                  margin=feedback.ladder_margin)
+        scores_json = cur.execute("SELECT scores_json FROM attempts WHERE id = ?",
+                                  [attempt_id]).fetchone()[0]
+        released = ladder_release(cur, row=row, scores_json=scores_json, feedback=feedback)
         if not released:
             cur.execute("UPDATE attempts SET released = FALSE WHERE id = ?", [attempt_id])
             self.store.append_event(cur, "score_withheld", attempt_id=attempt_id,
                                     margin=feedback.ladder_margin)
-        flag_probing(self.store, cur, row=row, probs=probs, max_diff=feedback.probe_max_diff)
+        public = self.public_mask_for(row["task"]) if self.public_mask_for else None
+        flag_probing(self.store, cur, row=row, probs=probs, feedback=feedback, public=public)
         if self.protocol.audits.teacher_ablation and released and public_pgr is not None:
             best = cur.execute(
                 "SELECT max(public_pgr) FROM attempts WHERE participant_id = ? AND task = ? "
@@ -193,6 +220,15 @@ class RunnerSide:
             if best is None or public_pgr > best:  # a new personal best: audit it
                 self._queue_audit(cur, kind="teacher_ablation", attempt_id=attempt_id,
                                   task=row["task"])
+
+    def requeue_stale(self, older_than_s: float) -> list[str]:
+        """Attempts whose worker stopped beating (it could not record the outcome, or died):
+        requeued once, or failed uncharged after their retry — as after a crash."""
+        stale = self.store.stale_running(self.clock() - dt.timedelta(seconds=older_than_s))
+        for attempt_id in stale:
+            with self.store.db.transaction() as cur:
+                self._infra_fault(cur, attempt_id, "its worker stopped reporting")
+        return stale
 
     def recover(self) -> list[str]:
         """At start: every attempt left `running` by a dead server is requeued once, or failed

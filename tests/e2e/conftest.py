@@ -39,11 +39,11 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120, slots: int = 1,
-              env: dict[str, str] | None = None) -> None:
+              env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "study.cli", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--slots", str(slots)], cwd=REPO, stdout=log,
+             "--port", str(self.port), "--slots", str(slots), *args], cwd=REPO, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + timeout
         with ArenaClient(self.url, retries=0, timeout=2) as probe:
@@ -112,3 +112,14 @@ def run(ctx):
 """
 
 VANILLA = (REPO / "baselines" / "vanilla.py").read_text()
+
+
+def wait_for(predicate, timeout: float = 120.0, poll: float = 0.2):
+    """The predicate's first truthy value, polled until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError("condition not met in time")
