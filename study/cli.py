@@ -152,7 +152,9 @@ def run(method: Annotated[Path, typer.Argument(help="A method file, or a folder 
     try:
         with console.status(f"running {method.name} on {task} ({len(chosen)} seeds)"):
             result = run_attempt(method, task, seeds=chosen, pair=resolve_pair(pair),
-                                 budget=Budget(seconds=time_budget, memory_mb=memory_mb),
+                                 budget=Budget(seconds=time_budget, memory_mb=memory_mb,
+                                               # unsandboxed local runs: cgroups if there
+                                               cgroups="optional" if no_sandbox else "required"),
                                  sandbox=not no_sandbox, on_seed=report)
     except ArenaError as exc:
         _fail(exc)
@@ -202,6 +204,13 @@ GpusOpt = Annotated[str | None, typer.Option(
                    "GPU-seconds (default: the protocol's [runner] gpus; none: a CPU study).")]
 
 
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", help="Where attempts run: 'local' (this machine's slots) or 'ray' (a Ray "
+                      "cluster; default: the protocol's [runner] backend).")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="The Ray head's client address, ray://HOST:10001 (--backend ray).")]
+
+
 def _check_gpus(gpus: str | None) -> None:
     """`--gpus` on a machine without them fails here, before anything starts."""
     if gpus is None:
@@ -221,8 +230,8 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
           slots: Annotated[int, typer.Option(min=0, help="Worker slots (0: API only).")] = 1,
           gpus: GpusOpt = None,
           allow_broken_chain: Annotated[bool, typer.Option(
-              help="Serve even if the audit log does not verify (logged loudly).")] = False
-          ) -> None:
+              help="Serve even if the audit log does not verify (logged loudly).")] = False,
+          backend: BackendOpt = None, ray_address: RayAddressOpt = None) -> None:
     """Run the study server and its runner on an existing study. Exits 3 when the database
     stayed unusable (for a supervisor to restart it), 2 when the study cannot be opened."""
     import uvicorn
@@ -231,7 +240,8 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
 
     _check_gpus(gpus)
     app_ = create_app(ServerSettings(data_dir=data_dir, slots=slots, gpus=gpus,
-                                     allow_broken_chain=allow_broken_chain))
+                                     allow_broken_chain=allow_broken_chain, backend=backend,
+                                     ray_address=ray_address))
     uvicorn.run(app_, host=host, port=port, log_level="warning")
     if getattr(app_.state, "fatal", None):
         console.print(f"[red]stopped[/red]: {app_.state.fatal}")
@@ -244,7 +254,8 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
        slots: Annotated[int, typer.Option(help="Worker slots.")] = 1,
        gpus: GpusOpt = None,
        workspace_port: Annotated[int, typer.Option(
-           help="Port of the Streamlit workspace (0: do not start it).")] = 8501) -> None:
+           help="Port of the Streamlit workspace (0: do not start it).")] = 8501,
+       backend: BackendOpt = None, ray_address: RayAddressOpt = None) -> None:
     """Start the platform on the embedded default study: create it the first time, add a
     researcher, print the URL and a participant token, then serve until interrupted."""
     from study.protocol import load_protocol
@@ -293,7 +304,8 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
                       f"{data_dir / 'admin.token'}) .venv/bin/arena agents run --n 3")
     workspace = _start_workspace(url, host, workspace_port) if workspace_port else None
     try:
-        serve(data_dir=data_dir, host=host, port=port, slots=slots, gpus=gpus)
+        serve(data_dir=data_dir, host=host, port=port, slots=slots, gpus=gpus,
+              backend=backend, ray_address=ray_address)
     finally:
         if workspace is not None:
             workspace.terminate()

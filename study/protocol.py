@@ -53,9 +53,16 @@ class Feedback(_Strict):
     round_to: int = Field(2, ge=0, le=6)
     # Ladder: a new public score is shown only when it beats the participant's best by this.
     ladder_margin: float | None = Field(None, ge=0)
-    # Two attempts of one participant whose test predictions differ on 1..this many items
-    # are flagged as label probing.
+    # Participants see public scores in steps of this many public items: the mean correct
+    # count is floored to a multiple of it before accuracy and PGR are derived (study.feedback).
+    public_step_items: int = Field(10, ge=1)
+    # Two attempts of one participant whose predictions differ on 1..this many *public* items
+    # are flagged as label probing (private differences are free padding, so never counted).
     probe_max_diff: int = Field(10, ge=0)
+    # A "small step": an attempt within this many public items of an earlier one of the same
+    # participant. The probe_chain_length-th small step, and each after it, is flagged.
+    probe_chain_items: int = Field(25, ge=0)
+    probe_chain_length: int = Field(3, ge=1)
 
 
 class AuditSpec(_Strict):
@@ -81,6 +88,12 @@ class Limits(_Strict):
     # Below this much free space on the data disk the server refuses writes (507) before
     # DuckDB can fail on a full disk; reads keep working.
     min_free_disk_mb: int = Field(512, ge=0)
+    # The method's writable space (/tmp, its working folder): a tmpfs of this size, whose pages
+    # also count against memory_mb.
+    disk_mb: int = Field(1024, ge=16)
+    # "required": the runner refuses to run methods without per-run cgroups (memory incl. tmpfs,
+    # processes, whole-tree CPU); "optional" runs with per-process limits only where none exist.
+    cgroups: Literal["required", "optional"] = "required"
 
 
 class ExperimentLimits(_Strict):

@@ -25,16 +25,19 @@ import numpy as np
 from runner.attempt import AttemptResult, dry_run, run_attempt, score_attempt
 from runner.gpu import GpuUnavailableError, resolve_slots
 from runner.method import Budget
+from runner.method.cgroup import CgroupUnavailableError, require_cgroups
 from runner.method.sandbox import SandboxUnavailableError, require_sandbox
 from runner.pairs import pair_for_protocol
+from runner.ray_backend import NodeRun, RayExecutor, baseline_fingerprint
 from runner.scheduler import Job, Scheduler
 from runner.teacher import ModelPair, fixed_baselines
 from runner.workdir import clean_cgroups, clean_work_dirs, make_work_dir
 from study.audit import key_path, make_key
 from study.audit_scores import verify_study
-from study.errors import ArenaError, ConflictError, NotFoundError
+from study.errors import ArenaError, ConflictError, InvalidError, NotFoundError
+from study.experiment_exec import experiment_runner
 from study.membership import ensure_membership_salt
-from study.protocol import ProtocolSpec
+from study.protocol import Limits, ProtocolSpec
 from study.records import IssuedToken, ParticipantKind, ParticipantSpec, Role
 from study.scoring import public_mask
 from study.service import ArenaService
@@ -80,6 +83,12 @@ def create_study(data_dir: Path, protocol: ProtocolSpec) -> IssuedToken:
             actor=None)
     finally:
         db.close()
+
+
+def method_budget(limits: Limits, seconds: float) -> Budget:
+    """A run's budget from the protocol's limits (read live, so amendments reach workers)."""
+    return Budget(seconds=seconds, memory_mb=limits.memory_mb, disk_mb=limits.disk_mb,
+                  cgroups=limits.cgroups)
 
 
 @contextlib.contextmanager
@@ -168,7 +177,7 @@ class Platform:
         if job.kind == "teacher_ablation":
             permute = int(hashlib.sha256(job.attempt_id.encode()).hexdigest()[:8], 16)
         return {"seeds": job.seeds,
-                "budget": Budget(seconds=limits.attempt_seconds, memory_mb=limits.memory_mb),
+                "budget": method_budget(limits, limits.attempt_seconds),
                 "sandbox": protocol.sandbox, "public_fraction": protocol.feedback.public_fraction,
                 "salt": self.salt, "permute_weak_labels": permute}
 
@@ -190,9 +199,12 @@ class Platform:
             path = Path(tmp) / "method.py"
             path.write_text(source, encoding="utf-8")
             return dry_run(path, self.tasks[task_name], pair=self.pair,
-                           budget=Budget(seconds=min(limits.attempt_seconds, 120.0),
-                                         memory_mb=limits.memory_mb),
+                           budget=method_budget(limits, min(limits.attempt_seconds, 120.0)),
                            sandbox=protocol.sandbox)
+
+    def public_mask(self, task_name: str) -> np.ndarray:
+        uids = [ex.uid for ex in self.tasks[task_name].splits["test"]]
+        return public_mask(uids, self.salt, self.service.protocol.feedback.public_fraction)
 
     def items(self, task_name: str, probs: list[np.ndarray]) -> dict[str, Any]:
         task = self.tasks[task_name]
@@ -218,6 +230,8 @@ class Platform:
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.ray is not None:
+            self.ray.close()
         self.db.close()
 
 
@@ -230,8 +244,20 @@ def _task_view(task: Task, pair: ModelPair) -> dict[str, Any]:
             "weak": round(base.weak_mean, 4), "ceiling": round(base.ceiling_mean, 4)}
 
 
+def _ray_executor(backend: str, address: str | None) -> RayExecutor | None:
+    if backend == "local":
+        return None
+    if backend != "ray":
+        raise InvalidError(f"unknown backend {backend!r}: 'local' or 'ray'")
+    if not address:
+        raise InvalidError("the Ray backend needs the head's address: --ray-address "
+                           "ray://HOST:10001 (or [runner] ray_address in the protocol)")
+    return RayExecutor(address)
+
+
 def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
-                  gpus: str | None = None, allow_broken_chain: bool = False) -> Platform:
+                  gpus: str | None = None, allow_broken_chain: bool = False,
+                  backend: str | None = None, ray_address: str | None = None) -> Platform:
     path = db_path(data_dir)
     if not path.exists():
         raise NotFoundError(f"no study at {path}: run `arena study create PROTOCOL.toml` first")
@@ -248,29 +274,44 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
     except ArenaError:
         db.close()
         raise
+    backend = backend or protocol.runner.backend
+    try:  # before anything slow: a Ray address that cannot be used fails at once
+        ray = _ray_executor(backend, ray_address or protocol.runner.ray_address)
+    except ArenaError:
+        db.close()
+        raise
     try:  # before anything slow: `--gpus` on a machine without them fails at once
-        resources = resolve_slots(gpus if gpus is not None else protocol.runner.gpus,
-                                  gpus_per_slot=protocol.runner.gpus_per_attempt,
-                                  cpu_slots=slots)
+        # On Ray the cluster places GPUs; local workers are only attempts in flight.
+        resources = [] if ray is not None else resolve_slots(
+            gpus if gpus is not None else protocol.runner.gpus,
+            gpus_per_slot=protocol.runner.gpus_per_attempt, cpu_slots=slots)
     except GpuUnavailableError:
         db.close()
         raise
-    if protocol.sandbox:
-        try:
+    try:
+        if protocol.sandbox:
             require_sandbox()
-        except SandboxUnavailableError:
-            db.close()
-            raise
+        if protocol.limits.cgroups == "required":
+            require_cgroups()  # whole-tree budgets, or no methods run (as without bubblewrap)
+    except (SandboxUnavailableError, CgroupUnavailableError):
+        db.close()
+        raise
     pair = pair_for_protocol(protocol)
     tasks = prepare_protocol_tasks(protocol)  # built-in names, or the protocol's data folders
     views = {name: _task_view(task, pair) for name, task in tasks.items()}
     platform = Platform(db=db, service=None, protocol=protocol, pair=pair,  # type: ignore[arg-type]
-                        tasks=tasks, task_views=views, salt=ensure_membership_salt(db))
+                        tasks=tasks, task_views=views, salt=ensure_membership_salt(db),
+                        ray=ray, baseline_hashes={
+                            name: baseline_fingerprint(fixed_baselines(task, pair))
+                            for name, task in tasks.items()} if ray is not None else {})
     platform.service = ArenaService(store, protocol, task_info=views.__getitem__,
                                     rescore=platform.rescore)
     platform.service.dry_runner = platform.dry_run
-    platform.service.gpu_study = any(slot.gpus for slot in resources)
+    platform.service.experiment_runner = experiment_runner(platform)
+    platform.service.gpu_study = any(slot.gpus for slot in resources) or (
+        ray is not None and protocol.runner.gpus is not None)
     platform.service.items_for = platform.items
+    platform.service.public_mask_for = platform.public_mask
     if os.environ.get("ANTHROPIC_API_KEY"):
         import anthropic
 
@@ -284,7 +325,8 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
         for slot in resources:
             log.info("worker %s", slot.describe())
         platform.scheduler = Scheduler(platform.service, platform.execute,
-                                       resources=resources)
+                                       resources=resources, slots=slots,
+                                       ready=ray.ready if ray is not None else None)
         platform.service.on_submit = platform.scheduler.wake
         platform.scheduler.start()
     return platform
