@@ -68,11 +68,11 @@ def who_leads(summary: pd.DataFrame, at: float, *, axis: str) -> str:
     whether the bands separate them."""
     rows = summary[summary["x"] <= at].groupby("arm").last()
     if rows.empty:
-        return f"At {at:g} ({AXES.get(axis, axis)}): no data."
+        return f"At {at:.4g} ({AXES.get(axis, axis)}): no data."
     rows = rows.sort_values("median", ascending=False)
     parts = [f"{arm} {r['median']:.2f} (n = {int(r['n'])})" for arm, r in rows.iterrows()]
     if len(rows) == 1:
-        return f"At {at:g} ({AXES.get(axis, axis)}): only {parts[0]}."
+        return f"At {at:.4g} ({AXES.get(axis, axis)}): only {parts[0]}."
     first, second = rows.iloc[0], rows.iloc[1]
     if first["median"] == second["median"]:
         verdict = "no arm leads"
@@ -80,7 +80,7 @@ def who_leads(summary: pd.DataFrame, at: float, *, axis: str) -> str:
         separated = first["low"] > second["high"]
         verdict = (f"{rows.index[0]} leads by {first['median'] - second['median']:.2f}"
                    + ("" if separated else ", within the bands"))
-    return f"At {at:g} ({AXES.get(axis, axis)}), median participant: {verdict} — " \
+    return f"At {at:.4g} ({AXES.get(axis, axis)}), median participant: {verdict} — " \
            + " vs ".join(parts) + "."
 
 

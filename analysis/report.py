@@ -103,7 +103,7 @@ def primary_result(frame: pd.DataFrame, ctx: Context) -> tuple[ArmTest | None, s
         result = compare_arms(values, *ctx.arms, test=ctx.plan.test, alpha=ctx.plan.alpha)
     except ValueError as exc:
         return None, str(exc)
-    return result, (f"{ctx.label}: {ENDPOINTS[ctx.endpoint]} at {at:g} "
+    return result, (f"{ctx.label}: {ENDPOINTS[ctx.endpoint]} at {at:.4g} "
                     f"({AXES[ctx.plan.axis]}); unit: participant; {ctx.plan.test} test, "
                     f"α = {ctx.plan.alpha:g}. " + designer_line(result, alpha=ctx.plan.alpha))
 
@@ -271,6 +271,7 @@ def write_report(data: StudyData, out: Path, *, title: str = "w2s-arena study re
                          if name != "primary")
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes) or "<li>none</li>"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    reading = "descriptive" if ctx.closed else "exploratory: the window is still open"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}}
@@ -281,10 +282,12 @@ border-bottom:1px solid #ddd;text-align:right}}h2{{margin-top:2.2rem}}
 <p>Endpoint: <b>{html.escape(ENDPOINTS[ctx.endpoint])}</b>. {len(frame)} finished attempts
 of {len(ctx.roster)} enrolled participants; window {data.study_start:%Y-%m-%d %H:%M} →
 {data.study_end:%Y-%m-%d %H:%M} UTC, read at hour {ctx.as_of_hours:.1f}. Written {stamp}.</p>
-<h2>Primary comparison ({html.escape(ctx.label.lower())})</h2>
+<h2>Primary comparison — {html.escape(ctx.label.lower())}</h2>
 <p class="primary">{html.escape(primary)}</p>
 {_table_html("primary result", tables["primary"].drop(columns="summary"))}
 <h2>Data notes</h2><ul>{notes_html}</ul>
+<p><i>Everything below is {reading}; only the primary comparison above is
+pre-registered.</i></p>
 {''.join(parts)}
 {sections}
 </body></html>"""
