@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from analysis.curves import arm_frontier, expected_best_of_k, participant_curves
 from analysis.endpoint import (
@@ -156,3 +157,46 @@ def test_expected_best_of_k_is_exact():
     assert expected_best_of_k(values, 2)[0] == pytest.approx(1.0 / 3)
     assert expected_best_of_k(values, 1)[0] == pytest.approx(0.7 / 3)
     assert expected_best_of_k(values, 3)[0] == pytest.approx(0.4)
+
+
+def test_the_honest_endpoint_is_not_inflated_by_selection_and_the_oracle_is():
+    """The best public attempt's private score is an unbiased read of its true PGR (the
+    private noise played no part in choosing it); the running max of private scores is not."""
+    studies = _endpoints({"ai": 6, "human": 6}, 40, seed=18)
+    honest, oracle = [], []
+    for frame, _ in studies:
+        true = frame.set_index("attempt_id")["true_pgr"]
+        for endpoint, out in (("private_at_best_public", honest), ("oracle_private", oracle)):
+            held = participant_curves(frame, x="calendar_hours", endpoint=endpoint) \
+                .groupby("participant_id").last()
+            out.extend(held["value"] - held["attempt_id"].map(true))
+    assert abs(np.mean(honest)) < 0.01
+    assert np.mean(oracle) > 0.03
+
+
+def _pooled_t_p(values: pd.DataFrame, study: pd.Series) -> np.ndarray:
+    """Per study, the two-sided pooled-t p of ai vs human (vectorised over studies; the same
+    test `compare_arms(test="pooled_t")` runs one study at a time)."""
+    stats = values.groupby([study, values["arm"]])["value"].agg(["mean", "var", "count"])
+    ai, human = stats.xs("ai", level=1), stats.xs("human", level=1)
+    df = ai["count"] + human["count"] - 2
+    pooled = ((ai["count"] - 1) * ai["var"] + (human["count"] - 1) * human["var"]) / df
+    t = (ai["mean"] - human["mean"]) / np.sqrt(pooled * (1 / ai["count"] + 1 / human["count"]))
+    return np.asarray(2 * sps.t.sf(np.abs(t), df))
+
+
+def test_looking_every_eight_hours_would_find_a_difference_far_more_often_than_alpha():
+    """Why only the endpoint is confirmatory: 21 looks at null studies reject at some look
+    much more often than the 5% one look does."""
+    studies = _null_studies()
+    frames = pd.concat([f for f, _ in studies], ignore_index=True)
+    last = participant_endpoint(frames, t=WINDOW, axis="calendar_hours")
+    study = last["participant_id"].str.split("/").str[0]
+    once = _pooled_t_p(last, study) <= 0.05
+    assert np.isclose(once.mean(), np.mean(
+        [compare_arms(v, "ai", "human", test="pooled_t").p_value <= 0.05 for _, v in studies]))
+    ever = np.zeros(len(studies), bool)
+    for hour in np.arange(8.0, WINDOW + 1, 8.0):
+        values = participant_endpoint(frames, t=hour, axis="calendar_hours")
+        ever |= _pooled_t_p(values, study) <= 0.05
+    assert ever.mean() > 2 * max(once.mean(), 0.05)
