@@ -1,52 +1,55 @@
 """Entry point: `ARENA_URL=http://127.0.0.1:8765 streamlit run participants/workspace/app.py`.
 
-Signed out, the only page is sign-in; signed in, the navigation lists the research pages, and
-the analyst view only for analysts and admins (the server enforces the role anyway).
+Every page has its own URL (`/editor`, `/attempts?attempt=att_…`, `/forum?post=post_…`), so a
+page, an attempt or a post can be reopened or shared. Signed out, every one of those URLs shows
+the sign-in form and, once signed in, the page it names. The analyst pages are listed only for
+analysts and admins (the server enforces the role anyway).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from participants.workspace import editor, state
+from participants.workspace import editor, sidebar, state
+
+# (file, title, icon, url path): the research pages every participant sees.
+RESEARCH = [("app_pages/brief.py", "Task brief", ":material/menu_book:", "brief"),
+            ("app_pages/editor.py", "Method editor", ":material/code:", "editor"),
+            ("app_pages/attempts.py", "Attempts", ":material/science:", "attempts")]
+STUDY = [("app_pages/leaderboard.py", "Leaderboard", ":material/leaderboard:", "leaderboard"),
+         ("app_pages/forum.py", "Forum", ":material/forum:", "forum"),
+         ("app_pages/clock.py", "Clock", ":material/schedule:", "clock")]
+ANALYSIS = [("app_pages/analyst.py", "Analyst view", ":material/monitoring:", "analyst"),
+            ("app_pages/gap_closure.py", "Gap closure", ":material/trending_up:", "gap-closure"),
+            ("app_pages/agent_usage.py", "Agents' usage", ":material/smart_toy:", "agents")]
+OPTIONAL = [("app_pages/experiments.py", "Experiments", ":material/biotech:", "experiments")]
+
+
+def _pages(specs: list[tuple[str, str, str, str]]) -> list[st.Page]:
+    return [st.Page(path, title=title, icon=icon, url_path=url, default=url == "brief")
+            for path, title, icon, url in specs]
+
+
+def _sign_in_everywhere() -> list[st.Page]:
+    """The sign-in form under every page's URL, so a deep link survives signing in."""
+    urls = [url for *_, url in RESEARCH + STUDY + ANALYSIS + OPTIONAL]
+    return [st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:",
+                    default=True)] + [
+        st.Page("app_pages/sign_in.py", title="Sign in", url_path=url) for url in urls]
+
 
 st.set_page_config(page_title="w2s-arena workspace", page_icon="🧪", layout="wide")
 state.init()
-editor.init()
+state.write_cookie()
 
 if not state.signed_in():
-    pages: list[st.Page] | dict[str, list[st.Page]] = [
-        st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")]
+    nav = st.navigation(_sign_in_everywhere(), position="hidden")
 else:
-    pages = {
-        "Research": [
-            st.Page("app_pages/brief.py", title="Task brief", icon=":material/menu_book:",
-                    default=True),
-            st.Page("app_pages/editor.py", title="Method editor", icon=":material/code:"),
-            st.Page("app_pages/attempts.py", title="Attempts", icon=":material/science:"),
-        ],
-        "Study": [
-            st.Page("app_pages/leaderboard.py", title="Leaderboard",
-                    icon=":material/leaderboard:"),
-            st.Page("app_pages/forum.py", title="Forum", icon=":material/forum:"),
-            st.Page("app_pages/clock.py", title="Clock", icon=":material/schedule:"),
-        ],
-    }
+    editor.init()
+    research = RESEARCH + [p for p in OPTIONAL if (editor.APP_DIR / p[0]).exists()]
+    pages = {"Research": _pages(research), "Study": _pages(STUDY)}
     if state.is_staff():
-        pages["Analysis"] = [
-            st.Page("app_pages/analyst.py", title="Analyst view", icon=":material/monitoring:"),
-            st.Page("app_pages/gap_closure.py", title="Gap closure",
-                    icon=":material/trending_up:"),
-            st.Page("app_pages/agent_usage.py", title="Agents' usage",
-                    icon=":material/smart_toy:"),
-        ]
-    who = state.me().participant
-    with st.sidebar:
-        st.caption(f"Signed in as **{who.display_name}** · {who.role.value}"
-                   + (f" · arm {who.arm}" if who.arm else ""))
-        st.caption(f"Server: `{state.server_url()}`")
-        if st.button("Sign out", icon=":material/logout:", key="auth_sign_out"):
-            state.sign_out()
-            st.rerun()
-
-st.navigation(pages).run()
+        pages["Analysis"] = _pages(ANALYSIS)
+    nav = st.navigation(pages)
+    sidebar.render()
+nav.run()

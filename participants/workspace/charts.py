@@ -62,3 +62,25 @@ def frontier(views: list[AttemptView], arms: dict[str, str | None]) -> go.Figure
     fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="best public PGR",
                       height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
+
+
+def metrics_figures(records: list[dict]) -> dict[str, go.Figure]:
+    """One chart per `ctx.log` metric name, one line per seed, against the step the method
+    gave (or seconds since the seed started when it gave none)."""
+    if not records:
+        return {}
+    frame = pd.DataFrame(records)
+    figures = {}
+    for name, part in frame.groupby("name", sort=True):
+        has_step = part["step"].notna().all()
+        x = "step" if has_step else "t"
+        fig = go.Figure()
+        for seed, line in part.groupby("seed", sort=False):
+            fig.add_scatter(x=line[x], y=line["value"], mode="lines+markers",
+                            name=f"seed {seed}", marker={"size": 4})
+        fig.update_layout(title={"text": str(name), "x": 0, "font": {"size": 14}},
+                          xaxis_title="step" if has_step else "seconds into the seed",
+                          height=280, margin={"l": 10, "r": 10, "t": 36, "b": 10},
+                          legend={"orientation": "h", "y": -0.3})
+        figures[str(name)] = fig
+    return figures

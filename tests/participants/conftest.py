@@ -55,3 +55,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 90, poll: float =
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         time.sleep(poll)
+
+
+def confirm_if_clocked_out(at: AppTest) -> None:
+    """A clocked-out participant is asked before submitting; these tests submit anyway."""
+    if any(b.key == "editor_submit_anyway" for b in at.button):
+        assert any("clocked out" in str(w.value) for w in at.warning)
+        at.button(key="editor_submit_anyway").click().run()

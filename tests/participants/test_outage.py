@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.participants.conftest import open_page
+from tests.participants.conftest import confirm_if_clocked_out, open_page
 
 EDITED = '''
 def run(ctx):
@@ -23,15 +23,18 @@ def test_server_away_and_back_keeps_the_editor_text(arena, app_for):
         assert any("cannot be reached" in e and "editor text is kept" in e for e in errors), errors
         assert at.session_state["editor_source"] == EDITED
         # Other pages degrade the same way instead of crashing.
-        for page in ("attempts", "leaderboard", "forum", "clock", "brief"):
+        for page in ("attempts", "leaderboard", "forum", "clock"):
             open_page(at, page)
             assert any("cannot be reached" in e.value for e in at.error), page
+        open_page(at, "brief")  # read before the outage: still there
+        assert any("rt_sentiment" in str(m.value) for m in at.markdown)
         assert at.session_state["auth_token"]  # still signed in
     finally:
         arena.start()
     open_page(at, "editor")
     assert at.session_state["editor_source"] == EDITED
     at.button(key="editor_submit").click().run()
+    confirm_if_clocked_out(at)
     assert any("is queued" in s.value for s in at.success), [e.value for e in at.error]
     [attempt] = olive.attempts()
     assert attempt.source == EDITED

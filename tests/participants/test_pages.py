@@ -9,8 +9,9 @@ import pytest
 from participants.sdk import ArenaAPIError
 from participants.workspace.errors import describe_error
 from tests.e2e.conftest import VANILLA
-from tests.participants.conftest import open_page
+from tests.participants.conftest import confirm_if_clocked_out, open_page
 
+FAILS = "def run(ctx):\n    raise ValueError('no')\n"
 CONSTANT = """
 import numpy as np
 def run(ctx):
@@ -27,6 +28,7 @@ def submit_from_editor(at, source: str, note: str = ""):
     at.session_state["editor_source"] = source
     at.text_input(key="editor_note").input(note)
     at.button(key="editor_submit").click().run()
+    confirm_if_clocked_out(at)
     assert not at.exception, at.exception
     return at
 
@@ -62,7 +64,8 @@ def test_brief_renders_tasks_docs_and_baselines_and_opens_one(arena, app_for):
     at = app_for(arena.participant("bea"))
     page = "\n".join(texts(at.markdown))
     assert "ctx" in page  # the method API reference from the server's brief
-    assert "rt_sentiment" in at.dataframe[0].value["task"].tolist()
+    assert "#### rt_sentiment" in page  # the task, with its whole description
+    assert any("PGR" in i and "ceiling" in i for i in texts(at.info))  # roles and PGR explained
     names = [e.label for e in at.expander]
     assert {"vanilla", "logconf"} <= set(names)
     at.button(key="brief_open_vanilla").click().run()
@@ -78,6 +81,7 @@ def test_editor_submits_and_the_attempt_gets_scored(arena, app_for):
     at.button(key="editor_load_baseline").click().run()
     assert at.session_state["editor_source"] == VANILLA
     at.button(key="editor_submit").click().run()
+    confirm_if_clocked_out(at)
     assert any("on rt_sentiment is queued" in s for s in texts(at.success)), texts(at.error)
     assert "4 / 5" in texts(at.metric)[0]
     [attempt] = cleo.attempts()
@@ -85,7 +89,7 @@ def test_editor_submits_and_the_attempt_gets_scored(arena, app_for):
     cleo.wait(attempt.id, poll=0.2, timeout=120)
     open_page(at, "attempts")
     metrics = texts(at.metric)
-    assert "scored" in metrics[0] and "±" in metrics[1], metrics
+    assert "scored" in metrics[0] and "[" in metrics[1], metrics  # the PGR and its interval
 
 
 @pytest.mark.parametrize(("source", "expected"), [
@@ -93,6 +97,7 @@ def test_editor_submits_and_the_attempt_gets_scored(arena, app_for):
     ("   \n\n", "The editor is empty"),
     ("# x\n" * 6000, "this study takes methods up to 20,000 bytes"),
     ("def run(ctx):\n    return (\n", "method.py line"),  # the server's compile check
+    ("def fit(ctx):\n    return []\n", "defines no top-level `run`"),
 ])
 def test_bad_code_gives_a_clear_message_and_keeps_the_text(arena, app_for, source, expected):
     dana = arena.participant(f"dana-{uuid.uuid4().hex[:8]}")
@@ -133,15 +138,19 @@ def test_attempts_page_diffs_and_resubmits(arena, app_for):
     for a in (first, second):
         gus.wait(a.id, poll=0.2, timeout=120)
     at = open_page(app_for(gus), "attempts")
-    assert len(at.dataframe[0].value) == 2
+    assert len(at.dataframe[-1].value) == 2  # all my attempts
     diff = [c.value for c in at.code if c.language == "diff"]
     assert diff and "-    return np.full(len(ctx.texts(\"test\")), 0.5)" in diff[0]
     assert "+    return np.full(len(ctx.texts(\"test\")), 0.6)" in diff[0]
     at.selectbox(key="attempts_chosen").set_value(first.id).run()
+    assert at.query_params["attempt"] == first.id  # the chosen attempt is in the URL
     at.button(key="attempts_resubmit").click().run()
     assert any("Resubmitted" in i for i in texts(at.info)), texts(at.info)
     views = gus.attempts()
     assert len(views) == 3 and views[0].code_sha256 == first.code_sha256
+    assert views[0].parent_id == first.id  # and the attempt page diffs against it
+    assert at.query_params["attempt"] == views[0].id
+    assert any("Changes since" in h for h in texts(at.subheader))
 
 
 def test_failed_attempt_shows_error_and_traceback(arena, app_for):
@@ -170,6 +179,12 @@ def test_leaderboard_and_best_so_far(arena, app_for):
     at = open_page(app_for(jo), "leaderboard")
     board = at.dataframe[0].value
     assert "jo (me)" in board["participant"].tolist()
+    # The fixed baselines are reference rows; a failed attempt counts as an attempt.
+    assert {"baseline"} == set(board[board["kind"] == "reference"]["arm"])
+    jo.wait(jo.submit(FAILS, "rt_sentiment").id, poll=0.2, timeout=120)
+    at.run()
+    board = at.dataframe[0].value
+    assert board[board["participant"] == "jo (me)"]["attempts"].tolist() == [2]
     assert len(at.get("plotly_chart")) == 1
 
 
@@ -183,6 +198,9 @@ def test_forum_post_links_the_servers_score_and_search_finds_it(arena, app_for):
     at.selectbox(key="forum_attempt").set_value(scored.id)
     at.button(key="forum_submit").click().run()
     assert any("Posted" in s for s in texts(at.success)), texts(at.error)
+    # The form is empty again, so a second click cannot post the same finding twice.
+    assert at.text_input(key="forum_title").value == ""
+    assert at.text_area(key="forum_body").value == ""
     [post] = [p for p in kim.forum() if p.title == "Vanilla floor on rt"]
     assert post.attempt_id == scored.id and post.attempt_public_pgr == scored.public.pgr
     assert any(f"public PGR {scored.public.pgr:.2f}" in c for c in texts(at.caption))

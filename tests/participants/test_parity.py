@@ -4,7 +4,7 @@ that differ only in participant fields (and what the server draws per attempt)."
 from __future__ import annotations
 
 from tests.e2e.conftest import VANILLA
-from tests.participants.conftest import open_page
+from tests.participants.conftest import confirm_if_clocked_out, open_page
 
 # Drawn or measured per attempt by the server, or naming the participant.
 PER_ATTEMPT = {"id", "participant_id", "seeds", "submitted_at", "queued_at", "started_at",
@@ -21,6 +21,7 @@ def test_page_and_sdk_submits_make_the_same_attempt(arena, app_for):
     at.button(key="editor_load_baseline").click().run()
     at.text_input(key="editor_note").input("same")
     at.button(key="editor_submit").click().run()
+    confirm_if_clocked_out(at)  # the page asks a clocked-out human first; the work is the same
     assert any("is queued" in s.value for s in at.success), [e.value for e in at.error]
     agent.submit(VANILLA, "rt_sentiment", note="same")
 
