@@ -112,3 +112,21 @@ def test_unknown_and_offline_missing_models_say_where_they_looked(monkeypatch, t
     assert str(tmp_path / "hub") in err.value.message and "HF_HUB_OFFLINE" in err.value.message
     local, path = model_from_reference(str(resolve_model("tiny-qwen2").path))
     assert local.is_lm and path is not None
+
+
+def test_finetune_on_an_encoder_pair_is_a_clear_error(run_source):
+    """The default pairs are frozen encoders: finetune says so instead of a transformers
+    traceback (the ONNX weak model, the MiniLM-L6 strong encoder)."""
+    result = run_source("""
+        def run(ctx):
+            for which in ("strong", "weak"):
+                try:
+                    ctx.lib.finetune(ctx, ctx.weak_soft_labels, model=which)
+                except Exception as exc:
+                    print(which, type(exc).__name__, exc)
+            return [0.5] * len(ctx.texts("test"))
+    """, seconds=120)
+    assert result.status == "scored", result.error
+    tail = result.outcomes[0].log_tail
+    assert "strong MethodAPIError" in tail and "is a frozen sentence encoder" in tail
+    assert "weak MethodAPIError" in tail and "ships as ONNX" in tail
