@@ -35,8 +35,8 @@ def fail(exc: ArenaAPIError) -> None:
 def _score(view) -> str:
     if view.public is None or view.public.pgr is None:
         return "—"
-    se = f" ± {view.public.pgr_se}" if view.public.pgr_se is not None else ""
-    return f"{view.public.pgr}{se}"
+    # The server writes every score one way: "0.62 [0.53, 0.71]" (95%, items and seeds).
+    return view.public.shown or str(view.public.pgr)
 
 
 def show_attempt(view) -> None:
@@ -187,8 +187,8 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         table = Table("#", "participant", "arm", "kind", "best public PGR", "attempts")
         for r in rows:
-            table.add_row(str(r.rank), r.display_name, r.arm or "", r.kind, str(r.best_pgr),
-                          str(r.attempts))
+            table.add_row(str(r.rank), r.display_name, r.arm or "", r.kind,
+                          r.shown or str(r.best_pgr), str(r.attempts))
         console.print(table)
 
 

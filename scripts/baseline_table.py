@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 from runner.attempt import run_attempt
 from runner.teacher import fixed_baselines, resolve_pair
+from study.scoring import format_pgr
 from study.tasks import DEFAULT_TASKS, prepare_task
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,10 +23,10 @@ BASELINES = ("vanilla", "confident", "logconf", "bootstrap", "zero_shot")
 
 
 def _cell(score) -> str:
+    """The one convention: mean PGR and its 95% interval over test items and seeds."""
     if score.pgr is None:
         return "—"
-    se = f" ± {score.pgr_se:.2f}" if score.pgr_se is not None else ""
-    return f"{score.pgr:.2f}{se} ({score.accuracy:.3f})"
+    return f"{format_pgr(score.pgr, score.pgr_ci95)} ({score.accuracy:.3f})"
 
 
 def main() -> None:
@@ -56,8 +57,10 @@ def main() -> None:
         "# Baselines: PGR on every default task",
         "",
         f"Pair `{args.pair}` ({pair.weak.spec.name} → {pair.strong.spec.name}); seeds "
-        f"{seeds[0]}–{seeds[-1]}; each cell is PGR mean ± SE over seeds on the whole test split, "
-        "with test accuracy in brackets. Weak and ceiling are the frozen 16-seed means. "
+        f"{seeds[0]}–{seeds[-1]} (each seed learns from the teacher it draws); each cell is the "
+        "mean PGR over seeds on the whole test split with its 95% interval over test items and "
+        "seeds [low, high], and test accuracy in brackets. Weak and ceiling are the frozen "
+        "16-teacher means. "
         "Every run went through the real runner: one sandboxed process per seed.",
         "",
         f"Written by `python scripts/baseline_table.py --pair {args.pair} --seeds {args.seeds}` "
