@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -265,3 +266,62 @@ def slot_healthy(slot: Slot) -> bool:
         if done.returncode != 0:
             return False
     return True
+
+
+# ------------------------------------------------------------------ the runner's own reading
+def nvml_reader(slot: Slot):
+    """A function giving the MiB in use on the slot's GPUs, read through NVML (nvidia-ml-py),
+    or None where NVML is not installed or does not answer."""
+    if not slot.gpus:
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handles = [pynvml.nvmlDeviceGetHandleByUUID(g.uuid) if g.uuid.startswith("GPU-")
+                   else pynvml.nvmlDeviceGetHandleByIndex(g.index) for g in slot.gpus]
+    except Exception:  # no NVML here (or a fake GPU): the method's own report stands
+        return None
+    return lambda: sum(pynvml.nvmlDeviceGetMemoryInfo(h).used for h in handles) / 2**20
+
+
+class GpuMemoryWatch:
+    """Peak GPU memory a seed used, as the runner sees it: device memory in use, sampled while
+    the method runs, above what was in use when it started (the slot's GPU is its alone)."""
+
+    def __init__(self, read_used, *, every_s: float = 0.2) -> None:
+        self._read, self._every = read_used, every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._base = self._peak = 0.0
+        self.failed = False
+
+    @classmethod
+    def start(cls, slot: Slot | None, read_used=None) -> GpuMemoryWatch:
+        read = read_used or (nvml_reader(slot) if slot is not None else None)
+        watch = cls(read)
+        if read is not None:
+            watch._base = watch._peak = watch._sample()
+            watch._thread = threading.Thread(target=watch._loop, name="gpu-memory", daemon=True)
+            watch._thread.start()
+        return watch
+
+    def _sample(self) -> float:
+        try:
+            return float(self._read())
+        except Exception:  # the GPU went away mid-run: keep what was seen
+            self.failed = True
+            return self._peak
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            self._peak = max(self._peak, self._sample())
+
+    def stop(self) -> float | None:
+        """Peak MiB above the start, or None when there was nothing to read."""
+        if self._thread is None:
+            return None
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._sample())
+        return max(0.0, self._peak - self._base)

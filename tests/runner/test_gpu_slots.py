@@ -1,9 +1,12 @@
 """GPU slots on a CPU machine: device lists, `--gpus` requests and their errors, a slot per GPU."""
 
+import time
+
 import pytest
 
 from runner.gpu import (
     GpuDevice,
+    GpuMemoryWatch,
     GpuUnavailableError,
     discover_gpus,
     parse_gpu_request,
@@ -114,3 +117,34 @@ def test_the_protocol_runner_table():
     assert (spec.runner.gpus, spec.runner.gpus_per_attempt) == ("all", 2)
     with pytest.raises(InvalidError, match=r"runner\.gpus"):
         parse_protocol(base + '[runner]\ngpus = "the big ones"\n')
+
+
+def test_the_runner_reads_peak_gpu_memory_above_the_start():
+    readings = iter([1000.0, 1200.0, 5000.0, 3000.0])
+    last = [1000.0]
+
+    def used() -> float:
+        last[0] = next(readings, last[0])
+        return last[0]
+
+    watch = GpuMemoryWatch.start(None, read_used=used)
+    wait_for_readings = 0
+    while last[0] != 3000.0 and wait_for_readings < 500:
+        time.sleep(0.01)
+        wait_for_readings += 1
+    assert watch.stop() == 4000.0  # 5000 at the peak, 1000 in use before the method started
+    assert GpuMemoryWatch.start(plan_slots([])[0]).stop() is None  # a CPU slot reads nothing
+
+
+def test_a_gpu_that_stops_answering_keeps_the_peak_seen():
+    values = iter([100.0, 900.0])
+
+    def used() -> float:
+        value = next(values, None)
+        if value is None:
+            raise RuntimeError("NVML: GPU is lost")
+        return value
+
+    watch = GpuMemoryWatch.start(None, read_used=used)
+    time.sleep(0.6)
+    assert watch.stop() == 800.0 and watch.failed
