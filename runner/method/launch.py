@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from runner.gpu import Slot, gpu_mounts, slot_healthy
+from runner.gpu import GpuMemoryWatch, Slot, gpu_mounts, slot_healthy
 from runner.method.cgroup import RunCgroup, require_cgroups
 from runner.method.channel import ChannelReader
 from runner.method.context import Budget
@@ -243,10 +243,12 @@ def _run_staged(layout: RunLayout, *, seed: int, budget: Budget, models_dirs: tu
     channel.start()
     drain = _Drain(proc.stdout)
     drain.start()
+    gpu_memory = GpuMemoryWatch.start(slot)
     try:
         code, usage, watch = _wait(proc, started + budget.seconds, cancel,
                                    budget.max_processes, cgroup)
     finally:
+        nvml_peak = gpu_memory.stop()
         cgroup.sample()
         pids_cap, oom, tree_cpu = (cgroup.hit_pids_limit(), cgroup.oom_killed(),
                                    cgroup.cpu_seconds())
@@ -265,7 +267,9 @@ def _run_staged(layout: RunLayout, *, seed: int, budget: Budget, models_dirs: tu
                        files=got.files)
     if slot is not None and slot.gpus:
         result.gpu_s = result.wall_s * len(slot.gpus)
-        result.peak_gpu_mb = read_gpu_report(got.reports.get("gpu"))
+        # NVML, read by the runner, where installed; else what the method process reported.
+        result.peak_gpu_mb = nvml_peak if nvml_peak is not None else read_gpu_report(
+            got.reports.get("gpu"))
     return _check_gpu(judge(result, got, seen, budget), slot)
 
 
