@@ -148,3 +148,21 @@ def test_a_gpu_that_stops_answering_keeps_the_peak_seen():
     watch = GpuMemoryWatch.start(None, read_used=used)
     time.sleep(0.6)
     assert watch.stop() == 800.0 and watch.failed
+
+
+@pytest.mark.parametrize("command", ["up", "serve"])
+def test_arena_with_gpus_on_a_machine_without_cuda_fails_at_start(tmp_path, command):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    data = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "-m", "study.cli", command, "--gpus", "all", "--data-dir", str(data),
+         "--port", "1"], cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PATH": str(tmp_path), "COLUMNS": "200"})  # no nvidia-smi on it
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "gpu_unavailable" in done.stdout and "no CUDA GPU" in done.stdout
+    assert not data.exists()  # nothing was created for a study that cannot run
