@@ -142,8 +142,8 @@ class ArenaClient:
         """Block until the server answers its health check (it may still be preparing tasks)."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                if self._http.get("/v1/health").status_code == 200:
+            try:  # 503 is an answer too: the server is up, and its report says what is wrong
+                if self._http.get("/v1/health").status_code in (200, 503):
                     return
             except httpx.TransportError:
                 pass
@@ -182,12 +182,14 @@ class ArenaClient:
                           parent_id=parent_id)
         return self._post("/v1/attempts", AttemptView, spec)
 
-    def attempt(self, attempt_id: str, *, wait: float | None = None) -> AttemptView:
+    def attempt(self, attempt_id: str, *, wait: float | None = None,
+                since: AttemptStatus | None = None) -> AttemptView:
         """One attempt; with `wait` (≤ 60 s) the server answers as soon as its status
-        changes, or after `wait` seconds (a long-poll)."""
+        differs from `since` (default: its status when asked), or after `wait` seconds."""
         if not wait:
             return self._get(f"/v1/attempts/{attempt_id}", AttemptView)
-        data = self._request("GET", f"/v1/attempts/{attempt_id}", params={"wait": wait},
+        params = {"wait": wait, "since": since.value if since else None}
+        data = self._request("GET", f"/v1/attempts/{attempt_id}", params=params,
                              timeout=wait + 30).json()
         return TypeAdapter(AttemptView).validate_python(data)
 
@@ -210,7 +212,7 @@ class ArenaClient:
         while True:
             asked = time.monotonic()
             wait = min(LONG_POLL_S, deadline - asked)
-            view = self.attempt(attempt_id, wait=wait if wait >= 0.1 else None)
+            view = self.attempt(attempt_id, wait=wait if wait >= 0.1 else None, since=last)
             if on_update:
                 on_update(view)
             if view.status in TERMINAL:

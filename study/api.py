@@ -23,6 +23,7 @@ from study.api_ops import DatabaseWatchdog, WriteGuard, document_errors, install
 from study.api_workspace import add_workspace_routes, serve_docs_offline
 from study.audit import ChainHead, chain_head
 from study.audit_scores import AuditReport, verify_study
+from study.brief import render_brief
 from study.errors import (
     ArenaError,
     AuthError,
@@ -37,6 +38,7 @@ from study.health import HealthReport, health_report
 from study.llm_review import Review, ReviewUnavailableError
 from study.records import (
     TERMINAL,
+    AttemptStatus,
     AttemptView,
     AuditView,
     ClockView,
@@ -67,7 +69,6 @@ from study.records import (
     UsageSpec,
     UsageView,
 )
-from study.score_display import PGR_SENTENCE
 from study.server import Platform, open_platform
 from study.service import ArenaService
 from study.waiters import AttemptBoard
@@ -128,7 +129,8 @@ Principal = Annotated[ParticipantRecord, Depends(get_principal)]
 
 
 def _routes(app: FastAPI) -> None:
-    @app.get("/v1/health", tags=["meta"])
+    @app.get("/v1/health", tags=["meta"], responses={503: {
+        "model": HealthReport, "description": "unhealthy: the report says which part"}})
     async def health(request: Request, response: Response) -> HealthReport:
         """The database, each worker's last heartbeat, the oldest queued attempt's age and
         the free disk; 503 when any is wrong. No token needed (for supervisors)."""
@@ -215,13 +217,17 @@ def _routes(app: FastAPI) -> None:
                           me: Principal, wait: Annotated[float | None, Query(
                               ge=0, le=MAX_WAIT_S,
                               description="long-poll: answer when the status changes, or "
-                                          "after this many seconds")] = None) -> AttemptView:
+                                          "after this many seconds")] = None,
+                          since: Annotated[AttemptStatus | None, Query(
+                              description="with wait: the status the caller last saw (answer "
+                                          "at once if it already differs)")] = None
+                          ) -> AttemptView:
         def read() -> AttemptView:
             return service.get_attempt(me, attempt_id)
 
         if not wait:
             return await run_in_threadpool(read)
-        return await long_poll(request.app.state.board, read, attempt_id, wait)
+        return await long_poll(request.app.state.board, read, attempt_id, wait, since=since)
 
     @app.post("/v1/attempts/{attempt_id}/cancel", tags=["attempts"])
     def cancel(attempt_id: str, service: ServiceDep, me: Principal) -> AttemptView:
@@ -400,33 +406,6 @@ def _routes(app: FastAPI) -> None:
                         headers={"Content-Disposition": f'attachment; filename="{table}.parquet"'})
 
 
-def render_brief(service: ArenaService) -> str:
-    study = service.study_view()
-    lines = [f"# {study.name}", "",
-             "Weak-to-strong supervision: train the strong model from the weak teacher's labels.",
-             "", "## Tasks", "",
-             "| task | kind | role | train | test | weak | ceiling |",
-             "|---|---|---|---|---|---|---|"]
-    for t in service.tasks():
-        lines.append(f"| {t['name']} | {t['kind']} | {t['role']} | {t['sizes']['train']} | "
-                     f"{t['sizes']['test']} | {t['weak']} | {t['ceiling']} |")
-    lines += ["", "## Rules", "",
-              f"- Each attempt runs {study.seeds_per_attempt} seeds chosen by the server; "
-              "each seed learns from one of the 16 frozen weak teachers, drawn from the seed.",
-              f"- {PGR_SENTENCE}",
-              f"- You see the public {study.feedback['public_fraction']:.0%} of `test`, rounded "
-              f"to {study.feedback['round_to']} decimals; the rest stays private until "
-              f"{study.ends_at:%Y-%m-%d %H:%M} UTC.",
-              f"- Limits per seed: {study.limits['attempt_seconds']:g} s, "
-              f"{study.limits['memory_mb']} MB; source at most {study.limits['max_source_bytes']}"
-              " bytes.", ""]
-    for doc in ("method-api.md", "baselines.md"):
-        path = REPO / "docs" / doc
-        if path.exists():
-            lines += [path.read_text(encoding="utf-8"), ""]
-    return "\n".join(lines)
-
-
 def create_app(settings: ServerSettings, *, platform: Platform | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -480,11 +459,13 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
     return app
 
 
-async def long_poll(board: AttemptBoard, read, attempt_id: str, wait: float) -> AttemptView:
-    """Answer when the attempt's status changes (or it is finished), or after `wait` s. The
-    request sleeps on the board's event between reads: no thread, no query while waiting."""
+async def long_poll(board: AttemptBoard, read, attempt_id: str, wait: float, *,
+                    since: AttemptStatus | None = None) -> AttemptView:
+    """Answer when the attempt's status differs from `since` (default: its status now) or it
+    is finished, or after `wait` s. The request sleeps on the board's event between reads:
+    no thread, no query while nothing changes."""
     loop = asyncio.get_running_loop()
-    deadline, first = loop.time() + wait, None
+    deadline, first = loop.time() + wait, since
     while True:
         with board.watch(attempt_id) as changed:
             view = await run_in_threadpool(read)

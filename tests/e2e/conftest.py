@@ -50,8 +50,8 @@ class LiveServer:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited: {self.log_tail()}")
-                try:
-                    if probe.health():
+                try:  # up: it answers its health check, healthy (200) or not (503)
+                    if probe.health_report().get("status") in ("ok", "unhealthy"):
                         return
                 except Exception:
                     time.sleep(0.2)
