@@ -44,3 +44,24 @@ def write_keyword_task(folder: Path, *, seed: int = 0, noise: float = 0.1,
                 rows.append(row)
         (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
+
+
+def write_aar_like(root: Path) -> Path:
+    """chat (pairwise), math and code (verify) folders as protocols/aar.toml names them, made
+    from keyword rows: the layout and the formats of the release, not its content."""
+    for seed, (name, kind) in enumerate((("chat", "pairwise"), ("math", "verify"),
+                                         ("code", "verify"))):
+        folder = write_keyword_task(root / name, seed=seed, noise=0.0)
+        for file in SIZES:
+            rows = [json.loads(line) for line in (folder / file).read_text().splitlines()]
+            out = []
+            for i, row in enumerate(rows):
+                if kind == "pairwise":
+                    other = rows[i - 1]["text"]
+                    out.append({"prompt": "Which is kinder?", "first": row["text"],
+                                "second": other, "label": "A" if row["label"] else "B"})
+                else:
+                    out.append({"question": "Is this praise?", "choice": row["text"],
+                                "label": bool(row["label"]), "subset": f"level{i % 2}"})
+            (folder / file).write_text("".join(json.dumps(r) + "\n" for r in out))
+    return root

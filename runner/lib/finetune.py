@@ -13,6 +13,7 @@ head; "tokens" compares the LM's next-token logits of two answer words after a p
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,9 @@ def _with_lora(lm, lora: LoraSpec):
         else list(lora.target_modules)
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                         target_modules=target, bias="none")
-    return get_peft_model(lm, config).get_base_model()
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question, every time
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        return get_peft_model(lm, config).get_base_model()
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from study.cli import app
 from study.errors import InvalidError
-from study.protocol import parse_protocol
+from study.protocol import load_protocol, parse_protocol
 from study.settings import cache_dir
 from study.tasks.datadir import load_data_dir, prepare_protocol_tasks
-from tests.lm_data import SIZES, write_keyword_task
+from tests.conftest import REPO
+from tests.lm_data import SIZES, write_aar_like, write_keyword_task
 
 PROTOCOL = """
 name = "lm"
@@ -112,3 +113,15 @@ def test_arena_tasks_check_prints_sizes_balance_and_token_lengths(tmp_path):
     bad = CliRunner().invoke(app, ["tasks", "check", str(folder), "--kind", "classify"])
     assert bad.exit_code == 2 and "only label 0" in bad.output
     assert CliRunner().invoke(app, ["tasks"]).exit_code == 0  # the listing still works
+
+
+def test_the_shipped_lm_protocols_load_and_aar_reads_its_folders(tmp_path, monkeypatch):
+    assert load_protocol(REPO / "protocols" / "tiny-lm.toml").model_pair == "tiny-lm"
+    aar = load_protocol(REPO / "protocols" / "aar.toml")
+    assert aar.model_pair == "aar" and aar.lm.lora_r == 32 and aar.lm.baseline_seeds == 16
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ARENA_AAR_DATA", str(write_aar_like(tmp_path / "aar")))
+    tasks = prepare_protocol_tasks(aar)
+    assert (tasks["chat"].kind, tasks["chat"].info.role) == ("pairwise", "hill_climb")
+    assert (tasks["math"].kind, tasks["math"].info.role) == ("verify", "held_out")
+    assert set(tasks["code"].subsets("test")) == {"level0", "level1"}
