@@ -19,6 +19,7 @@ Without CUDA only `--smoke` runs: the tiny CI pair on the CPU, end to end, in we
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
@@ -60,6 +61,32 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+def _fresh(device: str) -> None:
+    """Between phases: the last phase's model gone (peft makes reference cycles), its cached
+    blocks returned, the peak counter reset."""
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_mb(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**20)
+
+
+def timed_phase(device: str, fn: Callable[..., float], *args) -> tuple[float, float | None]:
+    """(the phase's figure, its peak GPU memory in MiB)."""
+    _fresh(device)
+    value = fn(*args)
+    return value, _peak_mb(device)
 
 
 def real_tokens(tokenizer, texts: list[str], max_length: int) -> np.ndarray:
@@ -197,26 +224,33 @@ def measure(plan: Plan, device: str, workdir: Path, emit: Callable[[dict], None]
 
     train = texts[:plan.train_items]
     train_tokens = int(real_tokens(tokenizer, train, plan.max_length).sum())
-    ours = ours_finetune(strong, train, labels[:plan.train_items], plan, device, train_tokens)
-    plain = plain_finetune(strong, train, labels[:plan.train_items], plan, device)
+    ours, peak = timed_phase(device, ours_finetune, strong, train, labels[:plan.train_items],
+                             plan, device, train_tokens)
     model = {"model": plan.strong, "batch": plan.batch, "max_length": plan.max_length,
              "lora_r": plan.lora_r}
-    emit({"figure": "finetune_tokens_per_s", "value": round(ours), **model, **base})
-    emit({"figure": "plain_finetune_tokens_per_s", "value": round(plain), **model, **base})
+    emit({"figure": "finetune_tokens_per_s", "value": round(ours), "peak_gpu_mb": peak,
+          **model, **base})
+    plain, peak = timed_phase(device, plain_finetune, strong, train, labels[:plan.train_items],
+                              plan, device)
+    emit({"figure": "plain_finetune_tokens_per_s", "value": round(plain), "peak_gpu_mb": peak,
+          **model, **base})
     emit({"figure": "finetune_speedup", "value": round(ours / plain, 2), **model, **base})
 
     cache = texts[:plan.cache_items]
     cache_tokens = int(real_tokens(tokenizer, cache, plan.max_length).sum())
-    cached = ours_cache(strong, cache, plan, device, cache_tokens)
-    emit({"figure": "cache_tokens_per_s", "value": round(cached), "model": plan.strong, **base})
+    cached, peak = timed_phase(device, ours_cache, strong, cache, plan, device, cache_tokens)
+    emit({"figure": "cache_tokens_per_s", "value": round(cached), "model": plan.strong,
+          "peak_gpu_mb": peak, **base})
+    forward, peak = timed_phase(device, plain_forward, strong, cache, plan, device)
     emit({"figure": "plain_forward_tokens_per_s", "model": plan.strong, "batch": 32,
-          "value": round(plain_forward(strong, cache, plan, device)), **base})
+          "value": round(forward), "peak_gpu_mb": peak, **base})
 
     label = texts[:plan.label_items]
     label_tokens = int(real_tokens(tokenizer, label, plan.max_length).sum())
-    emit({"figure": "weak_label_tokens_per_s", "model": plan.weak, **base,
-          "value": round(weak_labelling(weak, label, labels[:plan.label_items], plan, device,
-                                        label_tokens))})
+    labelled, peak = timed_phase(device, weak_labelling, weak, label, labels[:plan.label_items],
+                                 plan, device, label_tokens)
+    emit({"figure": "weak_label_tokens_per_s", "model": plan.weak, "value": round(labelled),
+          "peak_gpu_mb": peak, **base})
     emit({"figure": "vanilla_seed_seconds_aar_chat", "model": plan.strong, **base,
           **seed_estimate(ours, cached, epochs=1, max_length=plan.max_length, rng=rng)})
 
