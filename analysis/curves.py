@@ -111,11 +111,13 @@ def values_on_grid(curves: pd.DataFrame, participants: list[str], grid: np.ndarr
     score the value is `floor` (the weak floor, PGR 0: no method yet does what the weak
     labels do), or NaN with `floor=None`."""
     out = np.full((len(participants), len(grid)), np.nan if floor is None else floor)
+    # One pass over the curves (sorted by x within each participant), not a filter per person.
+    steps = {pid: (group["x"].to_numpy(float), group["value"].to_numpy(float))
+             for pid, group in curves.groupby("participant_id", sort=False)}
     for row, pid in enumerate(participants):
-        mine = curves[curves["participant_id"] == pid]
-        if mine.empty:
+        if pid not in steps:
             continue
-        xs, values = mine["x"].to_numpy(float), mine["value"].to_numpy(float)
+        xs, values = steps[pid]
         at = np.searchsorted(xs, grid, side="right") - 1
         out[row] = np.where(at >= 0, values[np.clip(at, 0, None)], out[row])
     return out
@@ -136,14 +138,19 @@ def _median_band(values: np.ndarray, picks: np.ndarray, tail: float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Percentiles of the median over resampled participants (`picks`: draws × n rows of
     `values`), a block of grid columns at a time so memory stays bounded."""
+    if len(picks) == 0:
+        return np.full(values.shape[1], np.nan), np.full(values.shape[1], np.nan)
+    # Curves are steps: most grid columns repeat the one before; compute each distinct column
+    # once (the same picks apply to every column, so repeated columns get the same band).
+    distinct, back = np.unique(values, axis=1, return_inverse=True)
     draws, n = picks.shape
     block = max(1, 4_000_000 // (draws * n))
-    low, high = np.empty(values.shape[1]), np.empty(values.shape[1])
-    for start in range(0, values.shape[1], block):
-        medians = np.median(values[:, start:start + block][picks], axis=1)  # draws × block
+    low, high = np.empty(distinct.shape[1]), np.empty(distinct.shape[1])
+    for start in range(0, distinct.shape[1], block):
+        medians = np.median(distinct[:, start:start + block][picks], axis=1)  # draws × block
         low[start:start + block] = np.quantile(medians, tail, axis=0)
         high[start:start + block] = np.quantile(medians, 1 - tail, axis=0)
-    return low, high
+    return low[back.ravel()], high[back.ravel()]
 
 
 def arm_summary(curves: pd.DataFrame, roster: pd.DataFrame, grid: np.ndarray, *,
@@ -152,8 +159,8 @@ def arm_summary(curves: pd.DataFrame, roster: pd.DataFrame, grid: np.ndarray, *,
     """Per arm and grid x: the median of participant curves, a band resampled over
     participants (`draws` bootstrap samples of the arm's participants), the best in the arm,
     and (with `k`) the expected best of k participants. Participants in `missing` (no data on
-    this axis) are left out; an arm left with no one has no rows. Columns: arm, x, n, median,
-    low, high, best, best_of_k."""
+    this axis) are left out; an arm left with no one has no rows; `draws=0` skips the band
+    (NaN). Columns: arm, x, n, median, low, high, best, best_of_k."""
     rng = np.random.default_rng(seed)
     tail = (1 - level) / 2
     rows = []

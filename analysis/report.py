@@ -111,7 +111,7 @@ def primary_result(frame: pd.DataFrame, ctx: Context) -> tuple[ArmTest | None, s
 def _median_steps(frame: pd.DataFrame, ctx: Context, axis: str, until: float) -> pd.DataFrame:
     """Each arm's median-participant curve on `axis` as steps (arm, x, value)."""
     _, summary = arm_curves(frame, x=axis, endpoint=ctx.endpoint, until=until,
-                            roster=ctx.roster, draws=1)
+                            roster=ctx.roster, draws=0)
     return summary.rename(columns={"median": "value"})[["arm", "x", "value"]]
 
 
