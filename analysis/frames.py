@@ -19,7 +19,7 @@ AXES = {
     "calendar_hours": "hours since the study started",
     "own_hours": "hours since the participant's own start",
     "active_hours": "active hours (clocked in)",
-    "compute_hours": "cumulative compute hours (CPU + GPU)",
+    "compute_hours": "cumulative compute hours (GPU on GPU runs, else CPU)",
     "dollars": "cumulative dollars (API + compute + labour)",
 }
 COLUMNS = ["attempt_id", "participant_id", "display_name", "arm", "kind", "task", "status",
@@ -120,7 +120,10 @@ def _participant_axes(group: pd.DataFrame, *, clock: Clock, compute: pd.DataFram
     group["active_hours"] = np.where(made_in, active, np.nan)
     cpu = _cumulative_at(group["finished_at"], compute["at"], compute["cpu_seconds"]) / 3600
     gpu = _cumulative_at(group["finished_at"], compute["at"], compute["gpu_seconds"]) / 3600
-    group["compute_hours"] = cpu + gpu
+    # The compute axis counts what the study charges: GPU time on a GPU run, CPU time on a
+    # CPU run (the two are different resources, so they are never added up).
+    charged = compute["gpu_seconds"].where(compute["gpu_seconds"] > 0, compute["cpu_seconds"])
+    group["compute_hours"] = _cumulative_at(group["finished_at"], compute["at"], charged) / 3600
     api = _cumulative_at(group["finished_at"], spent["recorded_at"], spent["cost_usd"])
     human = (group["kind"] == "human").all()
     labour = active_hours_at(group["finished_at"], clock) * prices.labour_hour if (

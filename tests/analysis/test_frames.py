@@ -94,7 +94,9 @@ def test_cpu_gpu_and_labour_are_priced_apart():
                   prices=Prices(cpu_hour=1.0, gpu_hour=10.0, labour_hour=50.0))
     # ann: 1 CPU h × 1 + 2 GPU h × 10 + 4 active h × 50 (a human's labour)
     assert frame.loc["a1", "dollars"] == pytest.approx(1 + 20 + 200)
-    assert frame.loc["a1", "compute_hours"] == pytest.approx(3.0)
+    # the compute axis charges the GPU run's GPU time, never CPU + GPU added up
+    assert frame.loc["a1", "compute_hours"] == pytest.approx(2.0)
+    assert frame.loc["b1", "compute_hours"] == pytest.approx(1.0)
     # the agent: API 5 + 1 CPU h × 1; no labour
     assert frame.loc["b1", "dollars"] == pytest.approx(6.0)
 
