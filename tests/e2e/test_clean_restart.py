@@ -45,7 +45,8 @@ def test_a_restart_after_kill_9_leaves_no_orphans(server):
     mine = [pid for pid in method_pids() if _in_cgroup_of(pid, dead)] or method_pids()
     server.kill()
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in mine), timeout=20)
-    assert all(f.exists() for f in folders)  # a killed server cannot clean up after itself
+    # (Any server starting now removes them — other sessions share this cache — so their
+    # survival until our restart is not asserted; that they existed is, above.)
     # Another live process's folder must survive the cleanup.
     bystander = work_root() / f"attempt-{os.getppid()}-bystander"
     bystander.mkdir()
