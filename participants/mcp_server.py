@@ -5,7 +5,7 @@ same catalogue entry the agent harness uses, a thin call of the SDK."""
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic.fields import PydanticUndefined
 
@@ -22,9 +22,12 @@ def _as_function(tool: Tool, ctx: ToolContext):
     params, annotations = [], {}
     for name, info in tool.input.model_fields.items():
         default = inspect.Parameter.empty if info.default is PydanticUndefined else info.default
+        # The field itself (description, bounds) rides along, so the schema the client sees
+        # says what each argument means, exactly as the harness's schema does.
+        annotation = Annotated[info.annotation, info]
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                        annotation=info.annotation))
-        annotations[name] = info.annotation
+                                        annotation=annotation))
+        annotations[name] = annotation
 
     def run(**kwargs: Any) -> str:
         from mcp.server.mcpserver.exceptions import ToolError as MCPToolError

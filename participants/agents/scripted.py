@@ -80,7 +80,7 @@ def run_scripted(client: ArenaClient, *, task: str = "rt_sentiment", name: str =
         if best is not None:
             client.post("result", f"{name}: best baseline variant so far",
                         f"{best[2]} reached public PGR {best[0]} on {task}.",
-                        attempt_id=best[1])
+                        attempt_id=best[1], idempotency_key=f"scripted-best:{best[1]}")
     finally:
         with contextlib.suppress(ArenaAPIError):
             client.clock_out()

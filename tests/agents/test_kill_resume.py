@@ -35,7 +35,7 @@ def test_kill_9_and_resume(server, tmp_path):
         first.wait(10)
         fake.hold.clear()
         fake.release.set()
-        token = (workspaces / "claude-1" / ".token").read_text().strip()
+        token = (workspaces / ".harness" / "claude-1" / "token").read_text().strip()
         with ArenaClient(server.url, token) as agent:
             assert len(agent.attempts()) == 1
         resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,

@@ -5,12 +5,15 @@ scripted reply is a Messages API response body, an (HTTP status, body) pair to e
 SDK's error handling and retries, or a function of the request body returning either (for turns
 that depend on earlier tool results). `hold` makes requests hang until `release` (the test
 kills the caller meanwhile); a held request is then dropped without using a scripted reply.
+`inject` serves errors (a 529 outage, say) for a number of requests or a stretch of time
+before the script resumes, without using up scripted replies.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,9 +49,19 @@ def last_tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
 
 
+ERROR_TYPES = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+
+
+def error_reply(status: int, message: str = "injected") -> tuple[int, dict[str, Any]]:
+    return status, {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"),
+                                               "message": message}}
+
+
 class FakeMessagesAPI:
     def __init__(self) -> None:
         self.replies: deque[dict[str, Any] | tuple[int, dict[str, Any]]] = deque()
+        self._outage: tuple[int, int | None, float | None] | None = None
+        self.injected = 0  # error replies served by `inject`
         self.requests: list[dict[str, Any]] = []
         self.hold = threading.Event()  # set: the next request waits for `release`
         self.release = threading.Event()
@@ -69,9 +82,10 @@ class FakeMessagesAPI:
                     fake.held.set()
                     fake.release.wait(60)
                     return  # the caller was killed meanwhile: nothing to answer, nothing used
-                reply = fake.replies.popleft() if fake.replies else (
-                    500, {"type": "error", "error": {"type": "api_error",
-                                                     "message": "no scripted reply left"}})
+                reply = fake._injected()
+                if reply is None:
+                    reply = fake.replies.popleft() if fake.replies else error_reply(
+                        500, "no scripted reply left")
                 if callable(reply):
                     reply = reply(body)
                 status, payload = reply if isinstance(reply, tuple) else (200, reply)
@@ -84,6 +98,30 @@ class FakeMessagesAPI:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def script(self, *replies: Any) -> FakeMessagesAPI:
+        self.replies.extend(replies)
+        return self
+
+    def inject(self, status: int, *, count: int | None = None,
+               seconds: float | None = None) -> None:
+        """Answer the next `count` requests, or every request for `seconds` from now, with
+        `status` (529 overloaded, say); the scripted replies wait meanwhile."""
+        until = None if seconds is None else time.monotonic() + seconds
+        self._outage = (status, count, until)
+
+    def _injected(self) -> tuple[int, dict[str, Any]] | None:
+        if self._outage is None:
+            return None
+        status, count, until = self._outage
+        if (count is not None and count <= 0) or (until is not None
+                                                  and time.monotonic() >= until):
+            self._outage = None
+            return None
+        if count is not None:
+            self._outage = (status, count - 1, until)
+        self.injected += 1
+        return error_reply(status)
 
     @property
     def url(self) -> str:
