@@ -11,11 +11,10 @@ from study.errors import ModelUnavailableError
 
 def _resolve_reference(ref: str) -> ResolvedModel:
     spec, folder = model_from_reference(ref)
-    resolved = resolve_model(spec, local_path=folder)
     if not spec.is_lm:
         raise ModelUnavailableError(f"[models] names causal LMs; {ref!r} is a sentence encoder "
                                     "(use model_pair for the encoder pairs)")
-    return materialize(resolved)
+    return materialize(resolve_model(spec, local_path=folder))
 
 
 def pair_for_protocol(protocol) -> ModelPair:

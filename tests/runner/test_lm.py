@@ -130,3 +130,55 @@ def test_finetune_on_an_encoder_pair_is_a_clear_error(run_source):
     tail = result.outcomes[0].log_tail
     assert "strong MethodAPIError" in tail and "is a frozen sentence encoder" in tail
     assert "weak MethodAPIError" in tail and "ships as ONNX" in tail
+
+
+def _lm_bundle(folder, keywords) -> dict:
+    """A participant bundle of the tiny pair, written as runner.bundle lays it out."""
+    texts = {s: keywords[s][0] for s in ("train", "test")}
+    (folder / "task.json").write_text(json.dumps({
+        "name": "kw", "kind": "classify", "description": "", "label_names": ["n", "p"],
+        "sizes": {s: len(t) for s, t in texts.items()}}))
+    for split, items in texts.items():
+        (folder / f"texts_{split}.json").write_text(json.dumps(items))
+    entry = lambda name: {"name": name, "hub_id": "", "normalize": False,  # noqa: E731
+                          "folder": str(resolve_model(name).path), "max_length": 32,
+                          "kind": "causal-lm"}
+    (folder / "models.json").write_text(json.dumps({"weak": entry("tiny-qwen2"),
+                                                    "strong": entry("tiny-qwen3")}))
+    (folder / "lm_recipe.json").write_text(json.dumps({"epochs": 3, "lr": 3e-3,
+                                                       "batch_size": 16, "max_length": 32}))
+    return {"bundle": str(folder), "seed": 7, "budget": {}, "scratch": str(folder / "s")}
+
+
+def test_ctx_gives_the_causal_lm_its_features_and_finetune_on_an_lm_pair(tmp_path, keywords):
+    from runner.method.context import Context
+
+    ctx = Context(_lm_bundle(tmp_path, keywords))
+    model, tokenizer = ctx.strong_model()
+    assert type(model).__name__ == "Qwen3ForCausalLM" and tokenizer.padding_side == "right"
+    assert ctx.embed(["a wonderful film", "a film"]).shape == (2, 128)
+    assert ctx.lm_recipe["lr"] == 3e-3
+    tuned = ctx.lib.finetune(ctx, keywords["train"][1].astype(float))  # the recipe's defaults
+    probs = tuned.predict_proba("test")
+    assert ((probs >= 0.5) == keywords["test"][1]).mean() >= 0.9
+    assert tuned.predict_proba(["a wonderful film"]).shape == (1,)
+
+
+def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
+    from runner.pairs import pair_for_protocol
+    from study.protocol import parse_protocol
+
+    base = 'name = "x"\n[tasks]\nhill_climb = ["rt_sentiment"]\n[[arms]]\nname = "h"\n'
+    folders = (resolve_model("tiny-qwen2").path, resolve_model("tiny-qwen3").path)
+    pair = pair_for_protocol(parse_protocol(
+        base + f'[models]\nweak = "{folders[0]}"\nstrong = "{folders[1]}"\n[lm]\nlr = 0.01\n'))
+    assert (pair.weak.source, pair.strong.path) == ("local", folders[1])
+    assert pair.lm is not None and pair.lm.lr == 0.01
+    other = pair_for_protocol(parse_protocol(
+        base + f'[models]\nweak = "{folders[0]}"\nstrong = "{folders[1]}"\n'))
+    assert other.key != pair.key  # the recipe is part of the baselines' cache key
+    with pytest.raises(ModelUnavailableError, match="unknown model_pair 'nope'"):
+        pair_for_protocol(parse_protocol(base.replace('name = "x"', 'name = "x"\n'
+                                                      'model_pair = "nope"')))
+    with pytest.raises(ModelUnavailableError, match="is a sentence encoder"):
+        pair_for_protocol(parse_protocol(base + '[models]\nweak = "minilm-l6"\nstrong = "mpnet"\n'))
