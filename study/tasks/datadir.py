@@ -95,6 +95,10 @@ def prepare_data_task(spec, role: TaskRole) -> Task:
 def prepare_protocol_tasks(protocol) -> dict[str, Task]:
     """Every task the protocol names: its own data folders first, else the built-in catalogue."""
     declared = {d.name: d for d in protocol.datasets}
+    if len(declared) != len(protocol.datasets):
+        names = [d.name for d in protocol.datasets]
+        repeated = sorted(n for n in declared if names.count(n) > 1)
+        raise InvalidError(f"[[datasets]] names repeat: {repeated}")
     hill = set(protocol.tasks.hill_climb)
     tasks = {}
     for name in protocol.tasks.all:

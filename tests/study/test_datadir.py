@@ -92,6 +92,14 @@ def test_bad_folders_are_refused_with_the_reason(tmp_path, monkeypatch, damage, 
     assert not (tmp_path / "cache" / "tasks").exists()  # nothing cached from a bad folder
 
 
+def test_repeated_dataset_names_are_refused(tmp_path):
+    folder = write_keyword_task(tmp_path / "data")
+    text = PROTOCOL.format(folder=folder)
+    twice = text.replace("[lm]", text[text.index("[[datasets]]"):text.index("[lm]")] + "[lm]")
+    with pytest.raises(InvalidError, match=r"names repeat: \['keywords'\]"):
+        prepare_protocol_tasks(parse_protocol(twice))
+
+
 def test_old_protocols_load_without_the_lm_tables():
     protocol = parse_protocol('name = "x"\n[tasks]\nhill_climb = ["rt_sentiment"]\n'
                               '[[arms]]\nname = "human"\n')
