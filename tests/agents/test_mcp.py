@@ -30,7 +30,7 @@ async def _session_calls(server, token):
         await session.initialize()
         listed = await session.list_tools()
         names = {t.name for t in listed.tools}
-        out = {"names": names}
+        out = {"names": names, "schemas": {t.name: t.input_schema for t in listed.tools}}
 
         async def call(tool, **args):
             result = await session.call_tool(tool, args)
@@ -54,6 +54,7 @@ async def _session_calls(server, token):
         out["forum"] = await call("read_forum", query="MCP")
         out["clock_out"] = await call("clock_out")
         out["bad"] = await call("submit_method", task="rt_sentiment", source="def run(ctx)")
+        out["missing"] = await call("submit_method", source="def run(ctx): pass")
         return out
 
 
@@ -74,11 +75,18 @@ def test_every_tool_over_stdio(server):
     assert json.loads(out["board"][0])[0]["display_name"] == "mcp-user"
     post = json.loads(out["post"][0])
     assert post["attempt_public_pgr"] == json.loads(out["wait"][0])["public"]["pgr"]
-    assert json.loads(out["forum"][0])[0]["title"] == "via MCP"
+    assert json.loads(out["forum"][0])["posts"][0]["title"] == "via MCP"
     assert json.loads(out["clock_out"][0])["active_seconds"] > 0
     text, is_error = out["bad"]
     assert is_error and "line 1" in text and "422" in text
-    assert all(not value[1] for key, value in out.items() if key not in ("names", "bad"))
+    forum = out["schemas"]["read_forum"]["properties"]
+    assert forum["limit"]["description"] and forum["limit"]["maximum"] == 200
+    assert "scored attempt" in out["schemas"]["post_finding"]["properties"]["kind"][
+        "description"]
+    text, is_error = out["missing"]
+    assert is_error and "task" in text and "required" in text.lower()
+    assert all(not value[1] for key, value in out.items()
+               if key not in ("names", "schemas", "bad", "missing"))
 
 
 def test_a_bad_token_is_refused_at_start(server):
