@@ -22,8 +22,20 @@ SUSPECT_CALLS = {
     "os.killpg": "signals processes", "os.execv": "replaces the process",
     "os.execvp": "replaces the process", "eval": "evaluates a string as code",
     "exec": "executes a string as code", "__import__": "dynamic import",
+    # special files and raw channels: how a method would try to jam or forge the runner's reads
+    "os.mkfifo": "makes a FIFO (special file)", "os.mknod": "makes a special file",
+    "os.symlink": "makes a symbolic link", "os.link": "makes a hard link",
+    "os._exit": "ends the process without a result (an exit code is never an excuse)",
+    "os.write": "writes to a raw file descriptor", "os.dup2": "rewires a file descriptor",
+    "os.fdopen": "opens a raw file descriptor",
 }
-SUSPECT_ATTRS = {"rglob": "searches the filesystem", "iterdir": "lists directories"}
+SUSPECT_ATTRS = {"rglob": "searches the filesystem", "iterdir": "lists directories",
+                 "symlink_to": "makes a symbolic link", "hardlink_to": "makes a hard link"}
+# ctx's documented surface is public; its underscored attributes are the runner's plumbing
+# (the bundle folder, the result channel, caches): reading them is going around the API.
+CTX_NAMES = {"ctx", "context"}
+# Files of the runner's own plumbing: the old output folder's names, the run description.
+RUNNER_FILES = ("probs.npy", "error.json", "metrics.jsonl", "progress.json", "run.json")
 
 
 class Finding(BaseModel):
@@ -72,10 +84,19 @@ def scan_source(source: str) -> list[Finding]:
                     isinstance(node.args[0].value, str) and \
                     node.args[0].value.startswith(("/", "..")):
                 add(node, "open absolute path", "opens a file outside the method API")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and \
+                not node.attr.startswith("__") and isinstance(node.value, ast.Name) and \
+                node.value.id in CTX_NAMES:
+            add(node, f"ctx.{node.attr}", "reads a private attribute of ctx (runner plumbing)")
         elif isinstance(node, ast.Name) and node.id == "__file__":
             add(node, "__file__", "looks at files beside the method")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                node.value.startswith(("/proc", "/sys", "/etc", "/root", "/home")):
+                node.value.startswith(("/proc", "/sys", "/etc", "/root", "/home", "/w2s",
+                                       "/dev/shm")):
             add(node, "system path", f"names the path {node.value[:60]!r}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                node.value.rsplit("/", 1)[-1] in RUNNER_FILES:
+            add(node, "runner file", f"names the runner's file {node.value[:60]!r} (results "
+                "go back only as run(ctx)'s return value)")
     findings.sort(key=lambda f: f.line)
     return findings

@@ -7,24 +7,13 @@ import pytest
 from study.records import AttemptStatus
 from tests.conftest import REPO
 from tests.e2e.conftest import VANILLA, make_server
+from tests.e2e.test_probing import PROBE
 
 INTEGRITY = REPO / "tests" / "protocols" / "integrity.toml"
 
-# Seed-independent predictions: a class-mean direction from the weak labels. FLIP flips the
-# prediction of one test item, as the AAR agents did to read labels off the public score.
-FIXED = """
-import numpy as np
-FLIP = {flip}
-
-def run(ctx):
-    X, y = ctx.strong_features("train"), ctx.weak_soft_labels
-    w = X[y >= 0.5].mean(0) - X[y < 0.5].mean(0)
-    s = ctx.strong_features("test") @ w
-    p = 1 / (1 + np.exp(-(s - np.median(s)) * 50))
-    if FLIP is not None:
-        p[FLIP] = 1 - p[FLIP]
-    return p
-"""
+# Predictions that depend on neither seed nor teacher (label probing is tested in
+# test_probing.py, with the same method).
+FIXED = PROBE.format(flips=[])
 
 
 @pytest.fixture
@@ -45,26 +34,10 @@ def wait_audits(admin, count, timeout=240):
     raise AssertionError(f"audits not done: {admin.audits()}")
 
 
-def test_probe_detector_catches_a_flip_one_campaign(live):
-    uma = live.participant("uma")
-    base = uma.wait(uma.submit(FIXED.format(flip=None), "rt_sentiment").id, poll=0.1)
-    probes = [uma.wait(uma.submit(FIXED.format(flip=i), "rt_sentiment").id, poll=0.1)
-              for i in (0, 1)]
-    honest = uma.wait(uma.submit(VANILLA, "rt_sentiment").id, poll=0.1)
-    with live.admin() as admin:
-        flags = [f for f in admin.flags() if f.kind == "probing"]
-    pairs = {(f.attempt_id, f.detail["other_attempt"], f.detail["differing_items"])
-             for f in flags}
-    assert (probes[0].id, base.id, 1) in pairs
-    assert (probes[1].id, base.id, 1) in pairs
-    assert (probes[1].id, probes[0].id, 2) in pairs
-    assert not any(f.attempt_id == honest.id for f in flags)  # a different method: no flag
-
-
 def test_the_ladder_hides_a_score_that_does_not_improve(live):
     vic = live.participant("vic")
-    first = vic.wait(vic.submit(FIXED.format(flip=None), "rt_sentiment").id, poll=0.1)
-    again = vic.wait(vic.submit(FIXED.format(flip=None), "rt_sentiment").id, poll=0.1)
+    first = vic.wait(vic.submit(FIXED, "rt_sentiment").id, poll=0.1)
+    again = vic.wait(vic.submit(FIXED, "rt_sentiment").id, poll=0.1)
     assert first.public is not None and first.released
     assert again.status is AttemptStatus.SCORED and not again.released
     assert again.public is None and "Ladder" in again.public_withheld

@@ -27,3 +27,17 @@ def test_the_scan_quotes_each_suspect_line():
 def test_the_shipped_baselines_are_clean():
     for path in (REPO / "baselines").glob("*.py"):
         assert scan_source(path.read_text()) == [], path.name
+
+
+def test_the_attacks_on_the_runner_are_flagged():
+    """Special files, raw channel writes, os._exit, ctx's plumbing, runner file names."""
+    rules = {f.rule for name in ("special_files", "forged_channel", "exit_137", "fingerprint")
+             for f in scan_source((REPO / "tests" / "attacks" / f"{name}.py").read_text())}
+    assert {"call os.mkfifo", "call os.symlink", "call os.write", "call os._exit",
+            "ctx._bundle", "runner file", "system path"} <= rules
+
+
+def test_private_ctx_attributes_are_flagged_but_dunders_and_the_api_are_not():
+    source = ("def run(ctx):\n    a = ctx._channel\n    b = ctx.__class__\n"
+              "    return ctx.strong_features('test')[:, 0]\n")
+    assert [(f.line, f.rule) for f in scan_source(source)] == [(2, "ctx._channel")]
