@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -191,11 +192,13 @@ class DatabaseWatchdog(threading.Thread):
     unusable for `exit_after_s`, records why and stops the server, which then exits non-zero
     so that its supervisor (systemd, a container runtime) starts a fresh process."""
 
-    def __init__(self, app: FastAPI, db, *, every_s: float = 5.0,
-                 exit_after_s: float = 60.0) -> None:
+    def __init__(self, app: FastAPI, db, *, every_s: float = 5.0, exit_after_s: float = 60.0,
+                 stop_server: Callable[[], None] | None = None) -> None:
         super().__init__(name="db-watchdog", daemon=True)
         self.app, self.db = app, db
         self.every_s, self.exit_after_s = every_s, exit_after_s
+        # uvicorn shuts down on SIGTERM; `arena serve` then sees app.state.fatal and exits 3.
+        self.stop_server = stop_server or (lambda: os.kill(os.getpid(), signal.SIGTERM))
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -210,5 +213,5 @@ class DatabaseWatchdog(threading.Thread):
                 self.app.state.fatal = f"the database stayed unusable: {problem}"
                 log.critical("%s; stopping so that a supervisor restarts the server",
                              self.app.state.fatal)
-                os.kill(os.getpid(), signal.SIGTERM)
+                self.stop_server()
                 return
