@@ -163,10 +163,15 @@ def register(app: typer.Typer) -> None:
             if attempt_id:
                 show_attempt(api.attempt(attempt_id))
                 return
-            table = Table("id", "task", "status", "public PGR", "submitted")
-            for v in api.attempts():
+            views = api.attempts()
+            on_gpus = any(v.gpu_seconds is not None for v in views)  # a GPU study
+            table = Table("id", "task", "status", "public PGR", "submitted",
+                          *(["GPU time"] if on_gpus else []))
+            for v in views:
                 table.add_row(v.id, v.task, v.status.value, _score(v),
-                              f"{v.submitted_at:%m-%d %H:%M}")
+                              f"{v.submitted_at:%m-%d %H:%M}",
+                              *([format_compute(v.gpu_seconds, "GPU-seconds")] if on_gpus
+                                else []))
             console.print(table)
             quota = api.quota()
         except ArenaAPIError as exc:

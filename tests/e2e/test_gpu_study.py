@@ -89,6 +89,7 @@ def test_gpu_seconds_are_charged_and_shown(gpu_server):
         [sys.executable, "-m", "study.cli", "status", "--url", server.url, "--token", pat.token],
         cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert "GPU-s left today" in listing.stdout, listing.stdout + listing.stderr
+    assert "GPU time" in listing.stdout  # the attempts table gains the column
 
 
 def test_a_gpu_lost_mid_attempt_requeues_it_once_on_another_gpu(gpu_server):
