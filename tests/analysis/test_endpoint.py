@@ -18,6 +18,7 @@ from analysis.endpoint import (
     permutation_p,
     smallest_p,
 )
+from analysis.stats import time_to_threshold
 from tests.analysis.synthetic import WINDOW, synthetic_study
 
 
@@ -57,13 +58,17 @@ def test_a_nine_vs_two_study_with_equal_skill_does_not_favour_the_bigger_arm():
     assert 0.35 <= np.mean(diffs > 0) <= 0.65
     assert abs(diffs.mean()) < 0.03
     assert np.mean([r.p_value <= 0.05 for r in results]) <= 0.08
-    # ...whereas "best in arm" does favour it, by about the 0.1 the audit measured
-    best_gap = []
+    # ...whereas "best in arm" does favour it: the audit measured 0.106 ahead and "reaches 0.5
+    # first" in 80% of studies (here 0.109 and 85%)
+    best_gap, first = [], []
     for frame, _ in studies[:60]:
         frontier = arm_frontier(frame, x="calendar_hours", score="private_pgr")
         ends = frontier.groupby("arm")["best"].last()
         best_gap.append(ends["ai"] - ends["human"])
-    assert np.mean(best_gap) > 0.05
+        times = time_to_threshold(frontier, [0.5], as_of=WINDOW, end=WINDOW).set_index("arm")
+        ai, human = times.loc["ai"], times.loc["human"]
+        first.append(not ai["censored"] and (human["censored"] or ai["x"] < human["x"]))
+    assert np.mean(best_gap) > 0.07 and np.mean(first) > 0.7
 
 
 def test_the_arm_test_detects_a_real_difference():
