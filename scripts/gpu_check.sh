@@ -9,7 +9,7 @@
 # Prepare on the CPU machine first (bash scripts/gpu_check_prepare.sh) and carry .gpu-carry.
 # Uses the machine's own python3 with CUDA torch, transformers and peft (PYTHON overrides);
 # --noconftest because the server's packages (pydantic, duckdb, ...) need not be there.
-# Under 8 minutes: the benchmark is stopped at 6 (about 4 expected on an H100), the tests at
+# Under 8 minutes: the benchmark is stopped at 6 (an estimated 4 on an H100), the tests at
 # 90 s; each figure is written as soon as it is measured.
 set -uo pipefail
 cd "$(dirname "$0")/.."
