@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from participants.sdk import ArenaAPIError, ArenaClient
@@ -154,6 +155,17 @@ def register(app: typer.Typer) -> None:
         if wait and view.status.value != "scored":
             raise typer.Exit(1)
 
+    def show_health(report: dict) -> None:
+        """The server's own health: is the runner alive, the queue moving, the disk free?"""
+        if report.get("status") == "ok":
+            oldest = (report.get("queue") or {}).get("oldest_queued_s")
+            wait = f"; oldest queued attempt waits {oldest:.0f} s" if oldest else ""
+            console.print(f"server: [green]ok[/green] ({len(report.get('workers', []))} "
+                          f"worker(s){wait})")
+            return
+        console.print("server: [red]unhealthy[/red]: "
+                      + escape("; ".join(report.get("problems", []))), highlight=False)
+
     @app.command()
     def status(attempt_id: Annotated[str | None, typer.Argument()] = None,
                url: UrlOpt = None, token: TokenOpt = None) -> None:
@@ -181,6 +193,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"quota: {quota.attempts_left}/{quota.attempts_per_day} attempts, "
                           f"{left} left today; "
                           f"{quota.active_attempts} active of {quota.concurrent_attempts}")
+        show_health(api.health_report())
 
     @app.command()
     def leaderboard(task: Annotated[str | None, typer.Option(help="Task name.")] = None,

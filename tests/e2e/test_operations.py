@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import os
+import subprocess
+import sys
 import time
 
 import httpx
@@ -16,6 +19,7 @@ from participants.sdk import ArenaAPIError
 from study.api import error_response
 from study.errors import QuotaError
 from study.records import AttemptStatus
+from tests.conftest import REPO
 from tests.e2e.conftest import SLEEPY, SMALL, VANILLA, make_server
 
 QUICK = "def run(ctx):\n    return [0.5] * 2000\n"
@@ -47,6 +51,12 @@ def test_health_reports_the_database_workers_queue_and_disk(server):
     assert [w["alive"] for w in body["workers"]] == [True]
     assert body["workers"][0]["last_beat_s"] < 60
     assert body["queue"]["oldest_queued_s"] is None  # nothing waits
+    with server.participant("sid") as sid:
+        shown = subprocess.run([sys.executable, "-m", "study.cli", "status"], cwd=REPO,
+                               capture_output=True, text=True, timeout=120, check=False,
+                               env={**os.environ, "ARENA_URL": server.url,
+                                    "ARENA_TOKEN": sid.token})
+    assert shown.returncode == 0 and "server: ok (1 worker(s))" in shown.stdout, shown.stdout
 
 
 def test_a_long_poll_answers_when_the_status_changes(server):
