@@ -55,8 +55,9 @@ class Context:
     window_hours: float
     as_of_hours: float
     closed: bool
-    arms: list[str]
+    arms: list[str]  # the two compared
     roster: pd.DataFrame
+    all_arms: list[str]  # every arm the protocol names or someone is enrolled in
 
     @property
     def t(self) -> float:
@@ -129,10 +130,12 @@ def _thresholds_on(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame
     end = ctx.window_hours if axis == "calendar_hours" and ctx.closed else None
     steps = _median_steps(frame, ctx, axis, until)
     table = time_to_threshold(steps, ctx.plan.thresholds, as_of=until, end=end, value="value",
-                              arms=sorted(set(ctx.roster["arm"])))
+                              arms=ctx.all_arms)
     scored_arms = set(frame.loc[frame["status"].eq("scored"), "arm"])
     blind = table["arm"].isin(scored_arms - set(steps["arm"]))
     table.loc[blind, ["x", "status"]] = [float("nan"), "no data"]
+    empty = ~table["arm"].isin(set(ctx.roster["arm"]))
+    table.loc[empty, ["x", "status"]] = [float("nan"), "no participants"]
     return table.assign(axis=axis)
 
 
@@ -149,7 +152,8 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     roster = roster_of(frame, data.participants)
     ctx = Context(plan=plan, endpoint=endpoint_of(endpoint or score or plan.endpoint),
                   window_hours=_hours(data, data.study_end), as_of_hours=_hours(data, now),
-                  closed=now >= data.study_end, arms=[], roster=roster)
+                  closed=now >= data.study_end, arms=[], roster=roster,
+                  all_arms=sorted(set(roster["arm"]) | set(data.arms)))
     ctx.arms = _compared_arms(plan, data, roster)
     result, sentence = primary_result(frame, ctx)
     tables: dict[str, pd.DataFrame] = {
@@ -160,16 +164,19 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
         frame, roster, t=t_now, axis=plan.axis, endpoint=ctx.endpoint,
         thresholds=plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
     tables["matched_comparison"] = matched_comparison(
-        frame, roster, sorted(set(roster["arm"])), t=t_now, axis=plan.axis,
+        frame, roster, ctx.all_arms, t=t_now, axis=plan.axis,
         endpoint=ctx.endpoint)
     tables["time_to_threshold"] = pd.concat(
         [_thresholds_on(frame, ctx, axis) for axis in AXES], ignore_index=True)
     tables["time_to_threshold_km"] = km_time_to_threshold(
         participant_curves(frame, x="calendar_hours", endpoint=ctx.endpoint), roster,
         plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
-    tables["area_under_median"] = area_under_frontier(
+    area = area_under_frontier(
         _median_steps(frame, ctx, "calendar_hours", ctx.as_of_hours), end=ctx.window_hours,
-        as_of=ctx.as_of_hours, value="value", arms=sorted(set(roster["arm"])))
+        as_of=ctx.as_of_hours, value="value", arms=ctx.all_arms)
+    # An arm nobody is enrolled in has no median, not a median at the floor.
+    tables["area_under_median"] = area.assign(mean_pgr=area["mean_pgr"].where(
+        area["arm"].isin(set(roster["arm"]))))
     tables["activity"] = activity(frame, window_hours=ctx.window_hours,
                                   as_of=ctx.as_of_hours, roster=roster)
     tables["public_private_gap"] = public_private_gap(frame)

@@ -152,3 +152,16 @@ def test_the_report_reads_the_old_log_without_a_plan(tmp_path):
     thresholds = tables["time_to_threshold"]
     dollars = thresholds[(thresholds["axis"] == "dollars") & (thresholds["arm"] == "human")]
     assert set(dollars["status"]) == {"no data"}  # humans have no cost records or price
+
+
+def test_every_protocol_arm_has_a_row_even_with_nobody_enrolled():
+    data = _study()
+    data.arms = ["human", "ai", "automated-baseline"]
+    _, tables, _, _ = build_tables(data, as_of=T0 + pd.Timedelta(hours=50))
+    area = tables["area_under_median"].set_index("arm")
+    assert np.isnan(area.loc["automated-baseline", "mean_pgr"])
+    assert area.loc["ai", "over_hours"] == 50.0  # as of hour 50, not the whole window
+    thresholds = tables["time_to_threshold"]
+    nobody = thresholds[thresholds["arm"] == "automated-baseline"]
+    assert len(nobody) == 15 and set(nobody["status"]) == {"no participants"}
+    assert tables["matched_comparison"].set_index("arm").loc["automated-baseline", "n"] == 0
