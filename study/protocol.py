@@ -94,6 +94,10 @@ class Limits(_Strict):
     # "required": the runner refuses to run methods without per-run cgroups (memory incl. tmpfs,
     # processes, whole-tree CPU); "optional" runs with per-process limits only where none exist.
     cgroups: Literal["required", "optional"] = "required"
+    # What participants send besides methods, per participant per 24 h (429 past it).
+    usage_reports_per_day: int = Field(20_000, ge=1)
+    transcript_mb_per_day: float = Field(64.0, gt=0)
+    forum_posts_per_day: int = Field(200, ge=1)
 
 
 class ExperimentLimits(_Strict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from study.agent_limits import check_daily_rows
 from study.errors import ForbiddenError, InvalidError, NotFoundError
 from study.feedback import coarse_public
 from study.records import AttemptStatus, CodeSnapshotView, ForumPostSpec, ForumPostView, Role
@@ -61,6 +62,9 @@ class ForumSide:
         with self.store.db.transaction() as cur:
             found = id_by_key(cur, "forum_posts", principal.id, spec.idempotency_key)
             if found is None:
+                check_daily_rows(cur, table="forum_posts", participant_id=principal.id,
+                                 now=self.clock(), cap=self.protocol.limits.forum_posts_per_day,
+                                 what="forum posts", time_column="created_at")
                 found = new_id("post")
                 cur.execute(f"INSERT INTO forum_posts ({POST_COLUMNS}) VALUES "
                             "(?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from study.aar_import import ImportedAttempt, parse_results, require_attempts
+from study.agent_limits import check_daily_bytes, check_daily_rows, server_cost
 from study.audit_scores import score_record
 from study.errors import (
     ConflictError,
@@ -144,20 +145,30 @@ class ReviewSide:
     # ------------------------------------------------------------------------ agents' accounts
     def record_usage(self, principal: ParticipantRecord, spec: UsageSpec) -> None:
         self.require(principal, Role.PARTICIPANT)
+        cost = server_cost(spec)  # the harness reports itself: the server prices the turn
         with self.store.db.transaction() as cur:
             if cur.execute("SELECT 1 FROM usage WHERE participant_id = ? AND turn_key = ?",
                            [principal.id, spec.turn_key]).fetchone():
                 return  # already counted: a resumed harness reporting again
-            cur.execute("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            check_daily_rows(cur, table="usage", participant_id=principal.id,
+                             now=self.clock(), cap=self.protocol.limits.usage_reports_per_day,
+                             what="usage reports")
+            cur.execute("INSERT INTO usage (participant_id, turn_key, recorded_at, model, "
+                        "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+                        "cost_usd, reported_cost_usd, self_reported) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE)",
                         [principal.id, spec.turn_key, self.clock(), spec.model,
                          spec.input_tokens, spec.output_tokens, spec.cache_read_tokens,
-                         spec.cache_write_tokens, spec.cost_usd])
+                         spec.cache_write_tokens, cost, spec.cost_usd])
 
     def record_transcript(self, principal: ParticipantRecord, entries: list[TranscriptSpec]
                           ) -> int:
         self.require(principal, Role.PARTICIPANT)
         written = 0
         with self.store.db.transaction() as cur:
+            check_daily_bytes(cur, participant_id=principal.id, now=self.clock(),
+                              adding=sum(len(e.content.encode()) for e in entries),
+                              cap_mb=self.protocol.limits.transcript_mb_per_day)
             for e in entries:
                 if cur.execute("SELECT 1 FROM transcripts WHERE participant_id = ? AND "
                                "turn_key = ? AND role = ?",

@@ -11,3 +11,7 @@ CREATE TABLE probe_steps (
     public_diff INTEGER NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
+-- Usage reports come from the agent's own harness: the price stored in cost_usd is the one
+-- the server recomputes (study.agent_limits); what the harness said is kept beside it.
+ALTER TABLE usage ADD COLUMN reported_cost_usd DOUBLE;
+ALTER TABLE usage ADD COLUMN self_reported BOOLEAN DEFAULT TRUE;
