@@ -14,6 +14,7 @@ queueing and the queue drains when the head is back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import socket
@@ -27,9 +28,13 @@ from typing import Any
 import numpy as np
 
 from runner.attempt import AttemptResult, run_attempt
-from runner.teacher import FixedBaselines, fixed_baselines, resolve_pair
+from runner.gpu import Slot, discover_gpus
+from runner.pairs import pair_for_protocol
+from runner.teacher import FixedBaselines, ModelPair, fixed_baselines
 from study.errors import ArenaError
-from study.tasks import prepare_task
+from study.protocol import ProtocolSpec
+from study.tasks import Task
+from study.tasks.datadir import prepare_protocol_tasks
 
 log = logging.getLogger("w2s_arena.ray")
 
@@ -70,29 +75,50 @@ class NodeRun:
     task: str
     task_hash: str
     baseline_hash: str
-    pair: str
+    # The frozen protocol: the node resolves tasks and the model pair exactly as the server did.
+    protocol_json: str
     # run_attempt's plain-data keyword arguments (seeds, budget, sandbox, scoring settings),
     # built by the server once for both backends so they cannot drift apart.
     attempt_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4)
+def _node_study(protocol_json: str) -> tuple[dict[str, Task], ModelPair]:
+    """A Ray worker process serves many attempts: build the study's tasks and pair once."""
+    protocol = ProtocolSpec.model_validate_json(protocol_json)
+    return prepare_protocol_tasks(protocol), pair_for_protocol(protocol)
+
+
 def run_on_node(spec: NodeRun) -> AttemptResult:
     """Runs inside a Ray worker: check the node's data against the server's, then run the
     method exactly as the local backend does."""
-    task = prepare_task(spec.task)
+    tasks, pair = _node_study(spec.protocol_json)
+    task = tasks[spec.task]
     if task.info.content_hash != spec.task_hash:
         raise NodeMismatchError(
             f"task {spec.task} on this node hashes to {task.info.content_hash[:12]}, the server's "
             f"to {spec.task_hash[:12]}: rebuild its cache or point it at the shared one")
-    pair = resolve_pair(spec.pair)
-    base = fixed_baselines(task, pair)
-    if baseline_fingerprint(base) != spec.baseline_hash:
+    if baseline_fingerprint(fixed_baselines(task, pair)) != spec.baseline_hash:
         raise NodeMismatchError(
             f"the fixed baselines of {spec.task} on this node differ from the server's")
     with tempfile.TemporaryDirectory(prefix="method-") as tmp:
         path = Path(tmp) / "method.py"
         path.write_text(spec.source, encoding="utf-8")
-        return run_attempt(path, task, pair=pair, **spec.attempt_kwargs)
+        return run_attempt(path, task, pair=pair, slot=_node_slot(), **spec.attempt_kwargs)
+
+
+def _node_slot() -> Slot | None:
+    """The GPUs Ray gave this task (it sets CUDA_VISIBLE_DEVICES to them), as a slot whose
+    devices the sandbox binds; None on a CPU task."""
+    import ray
+
+    if not ray.is_initialized():  # called outside a Ray worker (tests): asking would start one
+        return None
+    ids = {int(i) for i in ray.get_gpu_ids()}
+    if not ids:
+        return None
+    found, _ = discover_gpus()
+    return Slot(number=0, gpus=tuple(g for g in found if g.index in ids))
 
 
 def _probe(address: str, timeout: float = 2.0) -> str | None:

@@ -35,7 +35,10 @@ class RayHead:
              f"--port={self.port}", f"--ray-client-server-port={self.client_port}",
              "--include-dashboard=false", "--disable-usage-stats",
              f"--temp-dir={self.temp_dir}", "--min-worker-port=31000", "--max-worker-port=31999"],
-            check=True, capture_output=True, timeout=120, env={**os.environ})
+            check=True, capture_output=True, timeout=120,
+            # Ray turns token authentication on by itself once ~/.ray/auth_token exists, and
+            # its client does not send the token: a loopback test cluster runs without it.
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"})
 
     def stop(self) -> None:
         subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
