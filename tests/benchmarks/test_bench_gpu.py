@@ -45,3 +45,18 @@ def test_without_cuda_the_full_run_says_to_use_smoke():
     done = bench(timeout=120)
     assert done.returncode == 2
     assert "needs a CUDA GPU" in done.stderr and "--smoke" in done.stderr
+
+
+@pytest.mark.parametrize(("shape", "billions"), [("qwen1.5-0.5b", 0.464), ("qwen3-4b", 4.022)])
+def test_the_benchmark_shapes_are_the_published_models(shape, billions):
+    """Built on the meta device (no memory): the parameter counts Qwen publishes."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from benchmarks.lm_workload import SHAPES
+
+    raw = dict(SHAPES[shape])
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    assert sum(p.numel() for p in model.parameters()) / 1e9 == pytest.approx(billions, abs=0.001)
