@@ -60,3 +60,14 @@ def test_the_benchmark_shapes_are_the_published_models(shape, billions):
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     assert sum(p.numel() for p in model.parameters()) / 1e9 == pytest.approx(billions, abs=0.001)
+
+
+def test_synthetic_lengths_look_like_aar_chat():
+    import numpy as np
+
+    from benchmarks.lm_workload import chat_lengths
+
+    lengths = chat_lengths(20_000, np.random.default_rng(1))
+    assert 285 <= np.median(lengths) <= 315  # median about 300 tokens
+    assert 1700 <= np.percentile(lengths, 99) <= 2048 and lengths.max() == 2048  # tail to 2k
+    assert lengths.min() >= 8
