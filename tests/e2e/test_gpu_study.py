@@ -106,3 +106,18 @@ def test_a_gpu_lost_mid_attempt_requeues_it_once_on_another_gpu(gpu_server):
     requeued = [p for k, p in events(server.data_dir, view.id) if k == "attempt_requeued"]
     assert len(requeued) == 1 and f"GPU {lost}" in requeued[0]["reason"]
     assert f"slot {lost}: GPU {lost}" in server.log_tail()  # that worker retired
+
+
+def test_serve_gpus_turns_a_cpu_protocol_into_a_gpu_study(tmp_path, rt_task):
+    fake = make_fake_gpus(tmp_path / "machine", 2)
+    server = make_server(tmp_path)  # the protocol says nothing of GPUs
+    server.start(env=fake.env(), args=("--gpus", "1"))
+    try:
+        pat = server.participant("pat")
+        assert pat.quota().compute_unit == "GPU-seconds"
+        done = pat.wait(pat.submit(ON_ITS_GPU, "rt_sentiment").id, poll=0.1, timeout=180)
+        assert done.status is AttemptStatus.SCORED, (done.error, done.log_tail)
+        assert done.gpu_seconds == pytest.approx(done.wall_seconds, rel=1e-6)
+        assert "slot 0: GPU 1 (NVIDIA H100 80GB HBM3" in server.log_tail()  # only GPU 1
+    finally:
+        server.stop()
