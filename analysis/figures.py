@@ -233,29 +233,61 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
     return fig
 
 
-def participant_figure(frame: pd.DataFrame, participant_id: str, *, x: str = "calendar_hours",
-                       endpoint: str = "private_at_best_public") -> go.Figure:
-    """One participant's trajectory: every attempt as a point (public and private), their
-    curve as a step line."""
-    mine = frame[frame["participant_id"] == participant_id]
-    fig = go.Figure(layout=LAYOUT)
-    fig.update_layout(xaxis_title=AXES.get(x, x), yaxis_title="PGR")
+def _trajectory_traces(mine: pd.DataFrame, *, x: str, endpoint: str) -> list[go.Scatter]:
+    """One participant's curve (to their last attempt) and every scored attempt as a point,
+    public (open) and private (filled)."""
     scored = mine[mine["status"].eq("scored") & mine[x].notna()]
-    if scored.empty:
-        return _no_data(fig, "no scored attempts on this axis")
     arm = str(scored["arm"].iloc[0])
-    fig.update_layout(title=f"{scored['display_name'].iloc[0]} ({arm})")
     curve = participant_curves(mine, x=x, endpoint=endpoint)
-    until = float(scored[x].max())
-    line = pd.concat([curve, curve.iloc[-1:].assign(x=until)])
-    fig.add_trace(go.Scatter(x=line["x"], y=line["value"], mode="lines", line_shape="hv",
-                             line={"width": 3, "color": arm_color(arm)},
-                             name=ENDPOINTS[endpoint_of(endpoint)]))
+    line = pd.concat([curve, curve.iloc[-1:].assign(x=float(scored[x].max()))])
+    traces = [go.Scatter(x=line["x"], y=line["value"], mode="lines", line_shape="hv",
+                         line={"width": 3, "color": arm_color(arm)},
+                         name=ENDPOINTS[endpoint_of(endpoint)])]
     for score, symbol in (("public_pgr", "circle-open"), ("private_pgr", "circle")):
-        fig.add_trace(go.Scatter(x=scored[x], y=scored[score], mode="markers",
+        traces.append(go.Scatter(x=scored[x], y=scored[score], mode="markers",
                                  marker={"symbol": symbol, "color": arm_color(arm)},
                                  name=score.replace("_", " "), customdata=scored["attempt_id"],
                                  hovertemplate="%{customdata}: %{y:.3f}<extra></extra>"))
+    return traces
+
+
+def participant_figure(frame: pd.DataFrame, participant_id: str, *, x: str = "calendar_hours",
+                       endpoint: str = "private_at_best_public") -> go.Figure:
+    """One participant's trajectory: every attempt as a point, their curve as a step line."""
+    mine = frame[frame["participant_id"] == participant_id]
+    fig = go.Figure(layout=LAYOUT)
+    fig.update_layout(xaxis_title=AXES.get(x, x), yaxis_title="PGR")
+    if not (mine["status"].eq("scored") & mine[x].notna()).any():
+        return _no_data(fig, "no scored attempts on this axis")
+    fig.update_layout(title=f"{mine['display_name'].iloc[0]} ({mine['arm'].iloc[0]})")
+    fig.add_traces(_trajectory_traces(mine, x=x, endpoint=endpoint))
+    return fig
+
+
+def trajectories_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
+                        endpoint: str = "private_at_best_public") -> go.Figure:
+    """Every participant's trajectory in one figure, one shown at a time (a menu picks whom):
+    for the self-contained report, where there is no page to choose on."""
+    fig = go.Figure(layout=LAYOUT)
+    fig.update_layout(title="One participant's trajectory", xaxis_title=AXES.get(x, x),
+                      yaxis_title="PGR")
+    usable = frame[frame["status"].eq("scored") & frame[x].notna()]
+    if usable.empty:
+        return _no_data(fig, "no scored attempts yet")
+    people = usable.drop_duplicates("participant_id")[
+        ["participant_id", "display_name", "arm"]].sort_values(["arm", "display_name"])
+    buttons = []
+    for i, person in enumerate(people.itertuples()):
+        traces = _trajectory_traces(frame[frame["participant_id"] == person.participant_id],
+                                    x=x, endpoint=endpoint)
+        for trace in traces:
+            trace.visible = i == 0
+        fig.add_traces(traces)
+        buttons.append({"label": f"{person.display_name} ({person.arm})", "method": "update",
+                        "args": [{"visible": [j // 3 == i
+                                              for j in range(3 * len(people))]}]})
+    fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right",
+                                    "y": 1.15, "yanchor": "top"}])
     return fig
 
 

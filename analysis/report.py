@@ -28,6 +28,7 @@ from analysis.figures import (
     attempts_over_time_figure,
     frontier_figure,
     generalization_figure,
+    trajectories_figure,
 )
 from analysis.frames import AXES, Prices, attempts_frame
 from analysis.stats import (
@@ -44,6 +45,9 @@ from analysis.tables import matched_comparison, participant_table
 from study.protocol import AnalysisPlan
 
 BASELINE_ARM = "automated-baseline"
+# Each participant's trajectory repeats their attempts: above this many scored attempts the
+# report leaves the menu out (the gap-closure page draws one participant at a time instead).
+TRAJECTORY_LIMIT = 20_000
 
 
 @dataclass
@@ -245,6 +249,8 @@ def _figures(frame: pd.DataFrame, data: StudyData, ctx: Context, bands) -> list:
                                bands=bands if axis == "calendar_hours" else None,
                                attempts=axis == "calendar_hours") for axis in AXES]
     figures.append(attempts_over_time_figure(frame, until=ctx.as_of_hours))
+    if frame["status"].eq("scored").sum() <= TRAJECTORY_LIMIT:
+        figures.append(trajectories_figure(frame, endpoint=ctx.endpoint))
     if not data.generalization.empty:
         figures.append(generalization_figure(data.generalization))
     return figures

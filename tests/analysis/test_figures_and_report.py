@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from analysis.data import StudyData
-from analysis.figures import attempts_over_time_figure, frontier_figure, who_leads
+from analysis.figures import (
+    attempts_over_time_figure,
+    frontier_figure,
+    participant_figure,
+    trajectories_figure,
+    who_leads,
+)
 from analysis.palette import ARM_COLORS, arm_color
 from analysis.report import build_tables, write_report
 from tests.analysis.synthetic import synthetic_study
@@ -165,3 +171,16 @@ def test_every_protocol_arm_has_a_row_even_with_nobody_enrolled():
     nobody = thresholds[thresholds["arm"] == "automated-baseline"]
     assert len(nobody) == 15 and set(nobody["status"]) == {"no participants"}
     assert tables["matched_comparison"].set_index("arm").loc["automated-baseline", "n"] == 0
+
+
+def test_trajectories_one_participant_at_a_time():
+    fig = trajectories_figure(_one_improvement())
+    assert len(fig.data) == 6  # two participants × (curve, public, private)
+    assert [t.visible for t in fig.data] == [True] * 3 + [False] * 3
+    (menu,) = fig.layout.updatemenus
+    assert [b.label for b in menu.buttons] == ["g1 (ai)", "h1 (human)"]
+    assert menu.buttons[1].args[0]["visible"] == [False] * 3 + [True] * 3
+    public = [t for t in fig.data if t.name == "public pgr"][1]
+    assert list(public.y) == [0.8, 0.3]  # every attempt a point, not only improvements
+    one = participant_figure(_one_improvement(), "h1")
+    assert one.layout.title.text == "h1 (human)" and len(one.data) == 3
