@@ -1,7 +1,7 @@
 """The study server with the Ray backend, on a real local Ray cluster (a head started by the test,
 two CPUs): attempts score exactly as the local backend would for the same seeds; a Ray worker
-killed mid-attempt costs one requeue and no double charge; the head stopped and restarted while
-submissions keep arriving loses nothing."""
+killed mid-attempt costs one requeue and no double charge; a cancel reaches the Ray task; the
+head stopped and restarted while submissions keep arriving loses nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from runner.attempt import run_attempt
 from runner.method import Budget
 from study.records import AttemptStatus
 from tests.e2e.conftest import SLEEPY, VANILLA, make_server
-from tests.e2e.test_crash_recovery import events, wait_for
+from tests.e2e.test_crash_recovery import events, method_pids, wait_for
 from tests.ray_cluster import start_head
 
 pytestmark = pytest.mark.slow
@@ -64,6 +64,13 @@ def test_a_ray_worker_killed_mid_attempt_requeues_once_without_double_charge(ray
     assert done.status is AttemptStatus.SCORED, done.error
     assert done.tries == 2
     assert pat.quota().attempts_used == 1  # charged once, for the run that scored
+    # Cancelling a running attempt cancels its Ray task: the worker (and its sandbox) goes.
+    long = pat.submit(SLEEPY.format(seconds=120), "rt_sentiment")
+    wait_for(lambda: pat.attempt(long.id).status is AttemptStatus.RUNNING, timeout=120)
+    wait_for(head.worker_pids, timeout=120)
+    assert pat.cancel(long.id).status is AttemptStatus.CANCELLED
+    wait_for(lambda: not head.worker_pids(), timeout=60)
+    wait_for(lambda: not method_pids(), timeout=60)  # the sandbox died with its worker
     live.stop()  # DuckDB has one writer: read the events once the server is down
     kinds = [kind for kind, _ in events(live.data_dir, view.id)]
     assert kinds.count("attempt_requeued") == 1
