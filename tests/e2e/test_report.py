@@ -66,3 +66,24 @@ def test_report_from_a_live_study_opens_cleanly(server, tmp_path):
         tab.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
         browser.close()
     assert errors == []
+
+
+def test_report_cli_reads_the_plan_and_refuses_an_unknown_endpoint(server, tmp_path):
+    ann = server.participant("ann", arm="human")
+    ann.wait(ann.submit(VANILLA, "rt_sentiment").id, poll=0.1)
+    server.participant("claude-1", arm="ai", kind="agent")  # enrolled, nothing submitted
+    env = {**os.environ, "ARENA_URL": server.url, "ARENA_TOKEN": server.admin_token}
+    bad = arena("report", "--out", str(tmp_path / "bad.html"), "--endpoint", "best_private",
+                env=env)
+    assert bad.returncode == 2 and "unknown endpoint 'best_private'" in bad.stdout
+    assert not (tmp_path / "bad.html").exists()
+    made = arena("report", "--out", str(tmp_path / "r.html"), "--endpoint", "oracle_private",
+                 "--no-bands", env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    primary = pd.read_csv(tmp_path / "r_tables" / "primary.csv").iloc[0]
+    # the default protocol pre-registers human vs ai; claude-1 counts at the floor
+    assert primary["reading"].startswith("EXPLORATORY")
+    assert (primary["arm_a"], primary["arm_b"], primary["n_a"], primary["n_b"]) == (
+        "human", "ai", 1, 1)
+    assert primary["mean_b"] == 0.0
+    assert "ORACLE" in (tmp_path / "r.html").read_text()
