@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from analysis.data import StudyData, from_exports, items_from_payload
+from analysis.frames import Prices
+from analysis.report import build_tables, write_report
 from analysis.report import frontier_bands as analysis_bands
-from analysis.report import write_report
 from participants.sdk import ArenaAPIError, ArenaClient
 
 
@@ -24,6 +25,13 @@ def load(url: str, token: str) -> StudyData:
             study_end=pd.Timestamp(study.ends_at),
             generalization=[g.model_dump() for g in api.generalization()],
             plan=study.analysis, arms=study.arms)
+
+
+@st.cache_data(ttl=30, show_spinner="Building the tables…")
+def tables(url: str, token: str, *, score: str, gpu_hour_price: float):
+    """`analysis.report.build_tables` over the cached exports, cached as long: a filter or a
+    zoom on the page redraws one figure, it does not rebuild every table."""
+    return build_tables(load(url, token), score=score, prices=Prices(gpu_hour=gpu_hour_price))
 
 
 def frontier_bands(client: ArenaClient, frame: pd.DataFrame, *, x: str, score: str

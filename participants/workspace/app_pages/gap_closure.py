@@ -6,8 +6,8 @@ import streamlit as st
 
 from analysis.curves import ENDPOINTS
 from analysis.figures import frontier_figure, generalization_figure, participant_figure
-from analysis.frames import AXES, Prices
-from analysis.report import build_tables, references
+from analysis.frames import AXES
+from analysis.report import references
 from analysis.tables import thresholds_wide
 from participants.workspace import state, study_data
 
@@ -24,7 +24,8 @@ with st.sidebar:
                          "private_pgr": "private at best public (honest)",
                          "public_pgr": "best public", "oracle_private": "oracle (private)"}[s])
     price = st.number_input("GPU $/hour", min_value=0.0, value=0.0, step=0.5, key="gap_price")
-frame, tables, ctx, notes = build_tables(data, score=score, prices=Prices(gpu_hour=price))
+frame, tables, ctx, notes = study_data.tables(state.server_url(), st.session_state[state.TOKEN],
+                                              score=score, gpu_hour_price=price)
 st.info(tables["primary"]["summary"].iloc[0])
 if frame.empty:
     st.info("No finished attempts yet.")
