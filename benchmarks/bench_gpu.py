@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,8 @@ def _peak_mb(device: str) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**20)
 
 
-def timed_phase(device: str, fn: Callable[..., float], *args) -> tuple[float, float | None]:
-    """(the phase's figure, its peak GPU memory in MiB)."""
+def timed_phase(device: str, fn: Callable[..., Any], *args) -> tuple[Any, float | None]:
+    """(what the phase measured, its peak GPU memory in MiB)."""
     _fresh(device)
     value = fn(*args)
     return value, _peak_mb(device)
@@ -96,15 +97,26 @@ def real_tokens(tokenizer, texts: list[str], max_length: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ fine-tuning
 def ours_finetune(folder: Path, texts: list[str], labels: np.ndarray, plan: Plan,
-                  device: str, tokens: int) -> float:
-    """Real tokens/s of the second of two epochs: every batch once, load and warm-up excluded."""
+                  device: str, tokens: int) -> tuple[float, bool]:
+    """Real tokens/s of the second of two epochs (every batch once, load and warm-up excluded),
+    and whether the trainer had to switch activation checkpointing on (after an OOM)."""
     stamps: list[float] = []
-    train_lm_classifier(folder, texts, labels, seed=0, device=device, epochs=2,
-                        batch_size=plan.batch, max_length=plan.max_length,
-                        lora=LoraSpec(r=plan.lora_r, alpha=plan.lora_r),
-                        on_step=lambda step, total, loss: stamps.append(time.perf_counter()))
+    clf = train_lm_classifier(folder, texts, labels, seed=0, device=device, epochs=2,
+                              batch_size=plan.batch, max_length=plan.max_length,
+                              lora=LoraSpec(r=plan.lora_r, alpha=plan.lora_r),
+                              on_step=lambda step, total, loss: stamps.append(
+                                  time.perf_counter()))
     per_epoch = len(stamps) // 2
-    return tokens / (stamps[-1] - stamps[per_epoch - 1])
+    return (tokens / (stamps[-1] - stamps[per_epoch - 1]),
+            _checkpointing(clf.lm))
+
+
+def _checkpointing(model) -> bool:
+    """transformers 5 renamed the flag; older releases know only the first name."""
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        if hasattr(type(model), name) or hasattr(model, name):
+            return bool(getattr(model, name))
+    return False
 
 
 def plain_finetune(folder: Path, texts: list[str], labels: np.ndarray, plan: Plan,
@@ -224,12 +236,13 @@ def measure(plan: Plan, device: str, workdir: Path, emit: Callable[[dict], None]
 
     train = texts[:plan.train_items]
     train_tokens = int(real_tokens(tokenizer, train, plan.max_length).sum())
-    ours, peak = timed_phase(device, ours_finetune, strong, train, labels[:plan.train_items],
-                             plan, device, train_tokens)
+    (ours, checkpointing), peak = timed_phase(device, ours_finetune, strong, train,
+                                              labels[:plan.train_items], plan, device,
+                                              train_tokens)
     model = {"model": plan.strong, "batch": plan.batch, "max_length": plan.max_length,
              "lora_r": plan.lora_r}
     emit({"figure": "finetune_tokens_per_s", "value": round(ours), "peak_gpu_mb": peak,
-          **model, **base})
+          "checkpointing_after_oom": checkpointing, **model, **base})
     plain, peak = timed_phase(device, plain_finetune, strong, train, labels[:plan.train_items],
                               plan, device)
     emit({"figure": "plain_finetune_tokens_per_s", "value": round(plain), "peak_gpu_mb": peak,
