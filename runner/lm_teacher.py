@@ -18,7 +18,7 @@ from runner.lib.finetune import LoraSpec, Readout, train_lm_classifier
 from runner.lm_encoder import default_device
 from runner.models import ResolvedModel
 from runner.models.resolve import materialize
-from study.protocol_lm import LMBaselineSpec
+from study.protocol_lm import LMRecipe
 from study.tasks import Task, display_text
 
 FIRST_SEED = 1000  # the head baselines' seeds start here too
@@ -34,16 +34,16 @@ class BaselineRuns:
     ceiling_test: list[np.ndarray]
 
 
-def recipe_key(spec: LMBaselineSpec) -> str:
+def recipe_key(spec: LMRecipe) -> str:
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:8]
 
 
-def lm_seeds(spec: LMBaselineSpec) -> list[int]:
+def lm_seeds(spec: LMRecipe) -> list[int]:
     return list(range(FIRST_SEED, FIRST_SEED + spec.baseline_seeds))
 
 
 def _train(model: ResolvedModel, texts: list[str], labels: np.ndarray, *, seed: int,
-           spec: LMBaselineSpec, device: str):
+           spec: LMRecipe, device: str):
     return train_lm_classifier(
         materialize(model).path, texts, labels, seed=seed, device=device,
         lora=LoraSpec(r=spec.lora_r, alpha=spec.lora_alpha),
@@ -52,7 +52,7 @@ def _train(model: ResolvedModel, texts: list[str], labels: np.ndarray, *, seed: 
 
 
 def lm_baseline_runs(task: Task, weak: ResolvedModel, strong: ResolvedModel,
-                     spec: LMBaselineSpec) -> BaselineRuns:
+                     spec: LMRecipe) -> BaselineRuns:
     texts = {s: [display_text(task.kind, ex.inputs) for ex in task.splits[s]]
              for s in ("weak_train", "train", "test")}
     gold = {s: np.array(task.labels(s), dtype=np.float64) for s in ("weak_train", "train")}

@@ -22,7 +22,8 @@ from runner.features import ensure_features
 from runner.lib import train_head
 from runner.lm_teacher import BaselineRuns, lm_baseline_runs, recipe_key
 from runner.models import PAIRS, ResolvedModel, resolve_model
-from study.protocol_lm import LMBaselineSpec
+from runner.models.catalog import PAIR_RECIPES
+from study.protocol_lm import LMRecipe
 from study.scoring import correct
 from study.settings import cache_dir
 from study.tasks import Task
@@ -37,7 +38,7 @@ class ModelPair:
     weak: ResolvedModel
     strong: ResolvedModel
     # Causal-LM pairs only: how their baselines are fine-tuned (runner.lm_teacher).
-    lm: LMBaselineSpec | None = None
+    lm: LMRecipe | None = None
 
     @property
     def key(self) -> str:
@@ -48,16 +49,17 @@ class ModelPair:
             hashlib.sha256(joined.encode()).hexdigest()[:8]
 
 
-def resolve_pair(name: str = "default", *, lm: LMBaselineSpec | None = None) -> ModelPair:
+def resolve_pair(name: str = "default", *, lm: LMRecipe | None = None) -> ModelPair:
     weak, strong = PAIRS[name]
+    lm = lm or LMRecipe(**PAIR_RECIPES.get(name, {}))  # used by LM pairs only
     return lm_pair(name, resolve_model(weak), resolve_model(strong), lm)
 
 
 def lm_pair(name: str, weak: ResolvedModel, strong: ResolvedModel,
-            lm: LMBaselineSpec | None) -> ModelPair:
+            lm: LMRecipe | None) -> ModelPair:
     """Two causal LMs get a fine-tuning recipe (the protocol's, else the AAR defaults)."""
     if weak.spec.is_lm and strong.spec.is_lm:
-        return ModelPair(name, weak, strong, lm or LMBaselineSpec())
+        return ModelPair(name, weak, strong, lm or LMRecipe())
     return ModelPair(name, weak, strong)
 
 

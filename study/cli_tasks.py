@@ -16,6 +16,8 @@ from study.tasks import DEFAULT_TASKS
 tasks_app = typer.Typer(help="The built-in tasks, and checks of your own data folders.",
                         invoke_without_command=True)
 console = Console()
+TOKENIZER_PATTERNS = ["tokenizer*", "vocab*", "merges*", "special_tokens_map.json",
+                      "config.json", "*.tiktoken"]
 
 
 @tasks_app.callback()
@@ -35,10 +37,18 @@ def _token_counter(model: str):
     """Token lengths with `model`'s tokenizer (a catalogue name or a local folder)."""
     from runner.lib.lm import load_tokenizer
     from runner.models.catalog import model_from_reference
-    from runner.models.resolve import materialize, resolve_model
+    from runner.models.resolve import hub_is_offline, materialize, resolve_model
 
     spec, folder = model_from_reference(model)
-    tokenizer = load_tokenizer(materialize(resolve_model(spec, local_path=folder)).path)
+    resolved = resolve_model(spec, local_path=folder)
+    if resolved.path is None and spec.hub_id and not hub_is_offline():
+        # Counting tokens needs the tokenizer, not gigabytes of weights.
+        from huggingface_hub import snapshot_download
+
+        path = snapshot_download(spec.hub_id, allow_patterns=TOKENIZER_PATTERNS)
+    else:
+        path = materialize(resolved).path
+    tokenizer = load_tokenizer(path)
     return lambda texts: [len(ids) for ids in tokenizer(texts)["input_ids"]]
 
 

@@ -6,12 +6,19 @@ import datetime as dt
 import hashlib
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from study.errors import InvalidError
-from study.protocol_lm import DatasetSpec, LMBaselineSpec, ModelsSpec
+from study.protocol_lm import DatasetSpec, ModelsSpec, check_recipe_overrides
 from study.tasks.records import canonical_json
 
 
@@ -166,7 +173,7 @@ class ProtocolSpec(_Strict):
     # The LM testbed (docs/tasks.md): tasks from data folders, a named LM pair, its baselines.
     datasets: list[DatasetSpec] = []
     models: ModelsSpec | None = None  # overrides model_pair when given
-    lm: LMBaselineSpec = LMBaselineSpec()
+    lm: Annotated[dict[str, Any], AfterValidator(check_recipe_overrides)] = {}  # LMRecipe keys
 
     @model_validator(mode="after")
     def _arms_known(self) -> ProtocolSpec:

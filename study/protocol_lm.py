@@ -6,7 +6,7 @@ All optional with defaults, so a protocol without them (the embedded default) lo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,8 +38,9 @@ class ModelsSpec(_Strict):
     strong: str = Field(min_length=1)
 
 
-class LMBaselineSpec(_Strict):
-    """How the fixed baselines of an LM pair are fine-tuned (the AAR release's recipe)."""
+class LMRecipe(_Strict):
+    """How the fixed baselines of an LM pair are fine-tuned; the defaults are the AAR
+    release's recipe."""
 
     baseline_seeds: int = Field(16, ge=1, le=64)  # teachers and ceilings, one per seed
     epochs: int = Field(1, ge=1, le=100)
@@ -50,3 +51,14 @@ class LMBaselineSpec(_Strict):
     lora_alpha: int = Field(32, ge=1, le=4096)
     readout: Literal["head", "tokens"] = "head"
     answers: tuple[str, str] = ("No", "Yes")  # the "tokens" readout's words for label 0, 1
+
+
+def check_recipe_overrides(value: dict[str, Any]) -> dict[str, Any]:
+    """The protocol's `[lm]` table: only the keys it sets, each checked as part of a recipe.
+
+    Kept as given (not filled with defaults) so that the frozen protocol, read back from the
+    study file, still says which keys it set: the others come from the pair (the tiny pair has
+    its own learning rate), and they must come out the same at prepare time and at serve time.
+    """
+    LMRecipe(**value)  # raises the validation error, with the key named
+    return value

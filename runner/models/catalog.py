@@ -152,6 +152,13 @@ PAIRS: dict[str, tuple[str, str]] = {
     "tiny-lm": ("tiny-qwen2", "tiny-qwen3"),
 }
 
+# A pair's fine-tuning recipe when no protocol names one (arena run/baselines --pair): random
+# tiny models need a far higher learning rate than AAR's 1e-4 (protocols/tiny-lm.toml agrees).
+PAIR_RECIPES: dict[str, dict] = {
+    "tiny-lm": {"baseline_seeds": 4, "epochs": 2, "lr": 3e-3, "batch_size": 16,
+                "max_length": 64, "lora_r": 8, "lora_alpha": 16},
+}
+
 
 def model_from_reference(ref: str) -> tuple[ModelSpec, Path | None]:
     """A protocol's `[models]` entry: a catalogue name, a local folder, or a hub id (`org/name`)

@@ -166,7 +166,7 @@ def test_ctx_gives_the_causal_lm_its_features_and_finetune_on_an_lm_pair(tmp_pat
 
 def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
     from runner.pairs import pair_for_protocol
-    from study.protocol import parse_protocol
+    from study.protocol import ProtocolSpec, parse_protocol
 
     base = 'name = "x"\n[tasks]\nhill_climb = ["rt_sentiment"]\n[[arms]]\nname = "h"\n'
     folders = (resolve_model("tiny-qwen2").path, resolve_model("tiny-qwen3").path)
@@ -177,6 +177,14 @@ def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
     other = pair_for_protocol(parse_protocol(
         base + f'[models]\nweak = "{folders[0]}"\nstrong = "{folders[1]}"\n'))
     assert other.key != pair.key  # the recipe is part of the baselines' cache key
+    # The tiny pair's own recipe under what [lm] sets, the same whether the protocol is read
+    # from its TOML (arena prepare) or from the study file (the server): one cache key.
+    tiny = parse_protocol(base.replace('name = "x"', 'name = "x"\nmodel_pair = "tiny-lm"')
+                          + "[lm]\nepochs = 5\n")
+    recipe = pair_for_protocol(tiny).lm
+    assert (recipe.epochs, recipe.lr, recipe.lora_r) == (5, 3e-3, 8)
+    frozen = ProtocolSpec.model_validate_json(tiny.model_dump_json())
+    assert pair_for_protocol(frozen).key == pair_for_protocol(tiny).key
     with pytest.raises(ModelUnavailableError, match="unknown model_pair 'nope'"):
         pair_for_protocol(parse_protocol(base.replace('name = "x"', 'name = "x"\n'
                                                       'model_pair = "nope"')))
