@@ -190,3 +190,27 @@ def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
                                                       'model_pair = "nope"')))
     with pytest.raises(ModelUnavailableError, match="is a sentence encoder"):
         pair_for_protocol(parse_protocol(base + '[models]\nweak = "minilm-l6"\nstrong = "mpnet"\n'))
+
+
+@pytest.mark.slow
+def test_the_five_probe_baselines_run_unchanged_on_an_lm_pair(tmp_path, monkeypatch):
+    """On an LM pair ctx.strong_features are the cached hidden states: the shipped probe
+    baselines run through the real method process as they are."""
+    import math
+
+    from runner.attempt import run_attempt
+    from runner.method import Budget
+    from runner.teacher import resolve_pair
+    from study.protocol_lm import LMRecipe
+    from study.tasks.datadir import load_data_dir
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    task = load_data_dir(write_keyword_task(tmp_path / "data"), name="kw", kind="classify",
+                         role="hill_climb")
+    pair = resolve_pair("tiny-lm", lm=LMRecipe(baseline_seeds=2, **FAST))
+    for name in ("vanilla", "confident", "logconf", "bootstrap", "zero_shot"):
+        result = run_attempt(REPO / "baselines" / f"{name}.py", task, seeds=[1], pair=pair,
+                             budget=Budget(seconds=120, memory_mb=4096))
+        assert result.status == "scored", (name, result.error)
+        assert math.isfinite(result.scores["all"].accuracy)
