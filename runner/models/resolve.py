@@ -95,7 +95,10 @@ def resolve_model(spec: ModelSpec | str, *, local_path: Path | str | None = None
         path = Path(local_path)
         if not path.is_dir():
             raise ModelUnavailableError(f"local model folder {path} does not exist")
-        return ResolvedModel(spec, "local", path.resolve())
+        # A snapshot folder of a Hugging Face cache holds links into its repo's blobs/: treat it
+        # as the cache it is, so the sandbox binds the whole repo folder.
+        source: Source = "hf-cache" if path.resolve().parent.name == "snapshots" else "local"
+        return ResolvedModel(spec, source, path.resolve())
     cached = _hf_cache_snapshot(spec.hub_id) if spec.hub_id else None
     if cached is not None:
         return ResolvedModel(spec, "hf-cache", cached)

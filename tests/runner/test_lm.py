@@ -214,3 +214,26 @@ def test_the_five_probe_baselines_run_unchanged_on_an_lm_pair(tmp_path, monkeypa
                              budget=Budget(seconds=120, memory_mb=4096))
         assert result.status == "scored", (name, result.error)
         assert math.isfinite(result.scores["all"].accuracy)
+
+
+def test_a_hugging_face_snapshot_folder_binds_its_whole_repo(tmp_path):
+    """Snapshot files link into ../../blobs: the sandbox must see the repo folder, not only
+    the snapshot, or every link inside it dangles."""
+    import os
+    import shutil
+
+    from runner.bundle import model_dirs
+    from runner.pairs import _resolve_reference
+    from runner.teacher import ModelPair
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    snapshot = repo / "snapshots" / "0123abc"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for file in resolve_model("tiny-qwen3").path.iterdir():
+        if file.is_file() and not file.name.startswith("."):
+            shutil.copyfile(file, repo / "blobs" / file.name)
+            os.symlink(f"../../blobs/{file.name}", snapshot / file.name)
+    resolved = _resolve_reference(str(snapshot))
+    assert resolved.source == "hf-cache" and resolved.spec.is_lm
+    assert model_dirs(ModelPair("x", resolved, resolved)) == (repo, repo)
