@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.method.sandbox import SCRATCH
+
 BUNDLE_AT = "/w2s/bundle"
 METHOD_AT = "/w2s/method"
 WORK_AT = "/tmp"  # the run's working directory: on the sandbox's own tmpfs
-SCRATCH_AT = "/tmp/scratch"
+SCRATCH_AT = SCRATCH  # ctx.scratch: on the same tmpfs
 OUT_AT = "/tmp/out"
 SKIP = {"ready"}  # the bundle builder's own marker
 
