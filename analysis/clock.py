@@ -26,24 +26,21 @@ class Clock:
         return len(self.starts) == 0
 
 
-def _stamps(values: pd.Series) -> np.ndarray:
-    """UTC instants as naive datetime64[us] (mixing tz-aware and naive series otherwise fails)."""
-    stamps = pd.to_datetime(values, utc=True)
-    return stamps.dt.tz_localize(None).to_numpy(dtype=US)
+def stamps(values: pd.Series) -> np.ndarray:
+    """UTC instants as naive datetime64[us] (mixing tz-aware and naive series otherwise fails);
+    NaT stays NaT."""
+    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype=US)
 
 
-def merge_sessions(sessions: pd.DataFrame, *, as_of: pd.Timestamp,
+def merge_sessions(starts: np.ndarray, ends: np.ndarray, *, as_of: np.datetime64,
                    max_open_hours: float) -> Clock:
-    """Union of the participant's sessions. An open session (no `ended_at`) ends at the earlier
-    of `as_of` and its start + `max_open_hours`: a clock-in left running over a weekend is
-    not a weekend of work."""
-    if sessions.empty:
+    """Union of one participant's sessions (datetime64[us]; an open session's end is NaT). An
+    open session ends at the earlier of `as_of` and its start + `max_open_hours`: a clock-in
+    left running over a weekend is not a weekend of work."""
+    if len(starts) == 0:
         return Clock(np.array([], dtype=US), np.array([], dtype=US), capped=False)
-    starts = _stamps(sessions["started_at"])
-    ends = _stamps(sessions["ended_at"])
     open_ = np.isnat(ends)
-    cap = np.minimum(starts + np.timedelta64(int(max_open_hours * 3.6e9), "us"),
-                     np.datetime64(as_of.tz_convert("UTC").tz_localize(None), "us"))
+    cap = np.minimum(starts + np.timedelta64(int(max_open_hours * 3.6e9), "us"), as_of)
     ends = np.where(open_, np.maximum(cap, starts), ends)
     order = np.argsort(starts, kind="stable")
     starts, ends = starts[order], ends[order]
@@ -58,19 +55,18 @@ def merge_sessions(sessions: pd.DataFrame, *, as_of: pd.Timestamp,
                  capped=bool(open_.any()))
 
 
-def active_hours_at(times: pd.Series, clock: Clock) -> np.ndarray:
-    """For each time t, the clocked-in hours up to t; NaN for everyone without a clock."""
+def active_hours_at(times: np.ndarray, clock: Clock) -> np.ndarray:
+    """For each time t (datetime64[us]), the clocked-in hours up to t; NaN without a clock."""
     if clock.empty:
         return np.full(len(times), np.nan)
-    t = _stamps(times)[:, None]
-    overlap = (np.minimum(clock.ends[None, :], t) - clock.starts[None, :])
+    overlap = np.minimum(clock.ends[None, :], times[:, None]) - clock.starts[None, :]
     seconds = np.clip(overlap.astype("timedelta64[us]").astype(np.int64) / 1e6, 0, None)
     return seconds.sum(axis=1) / 3600.0
 
 
-def clocked_in_at(times: pd.Series, clock: Clock) -> np.ndarray:
+def clocked_in_at(times: np.ndarray, clock: Clock) -> np.ndarray:
     """Whether each time falls inside a clock-in interval (ends inclusive)."""
     if clock.empty:
         return np.zeros(len(times), dtype=bool)
-    t = _stamps(times)[:, None]
+    t = times[:, None]
     return ((clock.starts[None, :] <= t) & (t <= clock.ends[None, :])).any(axis=1)

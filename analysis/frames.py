@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.clock import Clock, active_hours_at, clocked_in_at, merge_sessions
+from analysis.clock import Clock, active_hours_at, clocked_in_at, merge_sessions, stamps
 
 AXES = {
     "calendar_hours": "hours since the study started",
@@ -53,18 +53,37 @@ def _hours(delta: pd.Series) -> pd.Series:
     return delta.dt.total_seconds() / 3600.0
 
 
-def _utc(values: pd.Series) -> np.ndarray:
-    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-
-
-def _cumulative_at(times: pd.Series, stamps: pd.Series, amounts: pd.Series) -> np.ndarray:
-    """For each time t, the sum of `amounts` stamped at or before t."""
+def _cumulative_at(times: np.ndarray, stamps: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """For each time t, the sum of `amounts` stamped at or before t (stamps sorted)."""
     if len(stamps) == 0:
         return np.zeros(len(times))
-    order = np.argsort(_utc(stamps), kind="stable")
-    sorted_stamps = _utc(stamps)[order]
-    total = np.concatenate([[0.0], np.cumsum(amounts.to_numpy(dtype=float)[order])])
-    return total[np.searchsorted(sorted_stamps, _utc(times), side="right")]
+    total = np.concatenate([[0.0], np.cumsum(amounts)])
+    return total[np.searchsorted(stamps, times, side="right")]
+
+
+@dataclass(frozen=True)
+class _Stamped:
+    """A log of stamped amounts (compute used, dollars spent), split by participant once and
+    sorted by time, so each participant's lookups are plain numpy."""
+
+    parts: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, stamp: str, columns: list[str]) -> _Stamped:
+        times = stamps(table[stamp]) if len(table) else np.array([], dtype="datetime64[us]")
+        values = {c: table[c].to_numpy(dtype=float) for c in columns}
+        parts = {}
+        for pid, rows in table.groupby("participant_id", sort=False).indices.items():
+            rows = rows[np.argsort(times[rows], kind="stable")]
+            parts[pid] = (times[rows], {c: v[rows] for c, v in values.items()})
+        return cls(parts)
+
+    def cumulative(self, pid: str, column: str, times: np.ndarray) -> np.ndarray:
+        at, values = self.parts.get(pid, (np.array([], dtype="datetime64[us]"), {}))
+        return _cumulative_at(times, at, values.get(column, np.array([])))
+
+    def has(self, pid: str) -> bool:
+        return pid in self.parts
 
 
 def _or_empty(table: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
@@ -100,48 +119,42 @@ def _compute_log(attempts: pd.DataFrame, dry_runs: pd.DataFrame) -> pd.DataFrame
             "cpu_seconds": dry_runs["cpu_seconds"].fillna(0.0),
             "gpu_seconds": dry_runs.get("gpu_seconds", pd.Series(0.0, index=dry_runs.index))
             .fillna(0.0)}))
-    return pd.concat(parts, ignore_index=True)
-
-
-def _participant_axes(group: pd.DataFrame, *, clock: Clock, compute: pd.DataFrame,
-                      spent: pd.DataFrame, prices: Prices) -> pd.DataFrame:
-    """own, active, compute and dollar hours of one participant's finished attempts."""
-    group = group.copy()
-    if (group["kind"] == "imported").all():
-        # Published results keep their own clock, drawn from the study's start, and have no
-        # clock, compute or cost records: those axes are unknown, not zero.
-        group["calendar_hours"] = group["own_hours"]
-        group[["active_hours", "compute_hours", "dollars"]] = np.nan
-        return group
-    made_in = clocked_in_at(group["submitted_at"], clock)
-    group["clocked_out"] = ~made_in & (not clock.empty)
-    group["clock_capped"] = clock.capped
-    active = active_hours_at(group["finished_at"], clock)
-    group["active_hours"] = np.where(made_in, active, np.nan)
-    cpu = _cumulative_at(group["finished_at"], compute["at"], compute["cpu_seconds"]) / 3600
-    gpu = _cumulative_at(group["finished_at"], compute["at"], compute["gpu_seconds"]) / 3600
+    log = pd.concat(parts, ignore_index=True)
     # The compute axis counts what the study charges: GPU time on a GPU run, CPU time on a
     # CPU run (the two are different resources, so they are never added up).
-    charged = compute["gpu_seconds"].where(compute["gpu_seconds"] > 0, compute["cpu_seconds"])
-    group["compute_hours"] = _cumulative_at(group["finished_at"], compute["at"], charged) / 3600
-    api = _cumulative_at(group["finished_at"], spent["recorded_at"], spent["cost_usd"])
-    human = (group["kind"] == "human").all()
-    labour = active_hours_at(group["finished_at"], clock) * prices.labour_hour if (
-        human and prices.labour_hour) else 0.0
-    group["dollars"] = api + cpu * prices.cpu_hour + gpu * prices.gpu_hour + labour
-    if len(spent) == 0 and not (prices.cpu_hour or prices.gpu_hour) and not (
-            human and prices.labour_hour):
-        group["dollars"] = np.nan  # no cost record and no price: dollars unknown, not free
-    return group
+    return log.assign(charged_seconds=log["gpu_seconds"].where(log["gpu_seconds"] > 0,
+                                                               log["cpu_seconds"]))
+
+
+def _participant_axes(out: dict[str, np.ndarray], rows: np.ndarray, *, pid: str,
+                      human: bool, clock: Clock, times: dict[str, np.ndarray],
+                      compute: _Stamped, spent: _Stamped, prices: Prices) -> None:
+    """Fills one participant's rows of the active, compute and dollar axes and clock flags."""
+    finished, submitted = times["finished"][rows], times["submitted"][rows]
+    made_in = clocked_in_at(submitted, clock)
+    out["clocked_out"][rows] = ~made_in & (not clock.empty)
+    out["clock_capped"][rows] = clock.capped
+    active = active_hours_at(finished, clock)
+    out["active_hours"][rows] = np.where(made_in, active, np.nan)
+    out["compute_hours"][rows] = compute.cumulative(pid, "charged_seconds", finished) / 3600
+    cpu = compute.cumulative(pid, "cpu_seconds", finished) / 3600
+    gpu = compute.cumulative(pid, "gpu_seconds", finished) / 3600
+    labour = active * prices.labour_hour if human and prices.labour_hour else 0.0
+    dollars = (spent.cumulative(pid, "cost_usd", finished) + cpu * prices.cpu_hour
+               + gpu * prices.gpu_hour + labour)
+    priced = spent.has(pid) or prices.cpu_hour or prices.gpu_hour or (
+        human and prices.labour_hour)
+    # No cost record and no price that applies: dollars unknown, not free.
+    out["dollars"][rows] = dollars if priced else np.nan
 
 
 def _default_as_of(done: pd.DataFrame, sessions: pd.DataFrame,
                    study_end: pd.Timestamp | None) -> pd.Timestamp:
     """Now — or the latest record, for a replayed log stamped in the future — but never past
     the window's end."""
-    stamps = [pd.Timestamp.now(tz="UTC"), *pd.to_datetime(
-        pd.concat([done["finished_at"], sessions["started_at"]]), utc=True).dropna()]
-    latest = max(stamps)
+    seen = pd.to_datetime(pd.concat([done["finished_at"], sessions["started_at"]]), utc=True)
+    latest = max(pd.Timestamp.now(tz="UTC"), seen.max()) if seen.notna().any() else \
+        pd.Timestamp.now(tz="UTC")
     return min(latest, study_end) if study_end is not None else latest
 
 
@@ -182,21 +195,39 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
         late = int((done["finished_at"] > study_end).sum())
         done = done[done["finished_at"] <= study_end]
     done["calendar_hours"] = _hours(done["finished_at"] - study_start)
-    done[["clocked_out", "clock_capped"]] = False
-    compute = _compute_log(attempts, dry_runs)
-    parts, no_clock = [], []
-    for pid, group in done.groupby("participant_id", sort=False):
-        mine = sessions[sessions["participant_id"] == pid]
-        first = min([group["submitted_at"].min(), *mine["started_at"].tolist()])
-        group = group.assign(own_hours=_hours(group["finished_at"] - first))
-        clock = merge_sessions(mine, as_of=as_of, max_open_hours=max_open_hours)
-        if clock.empty and not (group["kind"] == "imported").all():
-            no_clock.append(str(group["display_name"].iloc[0]))
-        parts.append(_participant_axes(
-            group, clock=clock, compute=compute[compute["participant_id"] == pid],
-            spent=usage[usage["participant_id"] == pid], prices=prices))
-    frame = pd.concat(parts) if parts else done.assign(
-        own_hours=[], active_hours=[], compute_hours=[], dollars=[])
+    times = {"finished": stamps(done["finished_at"]), "submitted": stamps(done["submitted_at"])}
+    out = {"own_hours": np.full(len(done), np.nan), "active_hours": np.full(len(done), np.nan),
+           "compute_hours": np.full(len(done), np.nan), "dollars": np.full(len(done), np.nan),
+           "clocked_out": np.zeros(len(done), bool), "clock_capped": np.zeros(len(done), bool)}
+    compute = _Stamped.of(_compute_log(attempts, dry_runs), "at",
+                          ["cpu_seconds", "gpu_seconds", "charged_seconds"])
+    spent = _Stamped.of(usage, "recorded_at", ["cost_usd"])
+    session_starts, session_ends = stamps(sessions["started_at"]), stamps(sessions["ended_at"])
+    clocks = {pid: (session_starts[at], session_ends[at])
+              for pid, at in sessions.groupby("participant_id", sort=False).indices.items()}
+    no_clock_start = np.array([], dtype="datetime64[us]")
+    cap = np.datetime64(as_of.tz_convert("UTC").tz_localize(None), "us")
+    kinds = done["kind"].to_numpy()
+    imported = np.zeros(len(done), bool)
+    no_clock = []
+    for pid, rows in done.groupby("participant_id", sort=False).indices.items():
+        starts, ends = clocks.get(pid, (no_clock_start, no_clock_start))
+        first = min(times["submitted"][rows].min(), starts.min()) if len(starts) else \
+            times["submitted"][rows].min()
+        out["own_hours"][rows] = (times["finished"][rows] - first) / np.timedelta64(1, "h")
+        if (kinds[rows] == "imported").all():
+            # Published results keep their own clock, drawn from the study's start, and
+            # have no clock, compute or cost records: those axes are unknown, not zero.
+            imported[rows] = True
+            continue
+        clock = merge_sessions(starts, ends, as_of=cap, max_open_hours=max_open_hours)
+        if clock.empty:
+            no_clock.append(str(done["display_name"].iloc[rows[0]]))
+        _participant_axes(out, rows, pid=pid, human=bool((kinds[rows] == "human").all()),
+                          clock=clock, times=times, compute=compute, spent=spent,
+                          prices=prices)
+    frame = done.assign(**out)
+    frame.loc[imported, "calendar_hours"] = frame.loc[imported, "own_hours"]
     for column in COLUMNS:
         if column not in frame:
             frame[column] = None
