@@ -4,7 +4,8 @@ and a check of usage, which an agent's harness reports about itself.
 Each has a per-participant daily cap from the protocol ([limits]), enforced inside the writing
 transaction and refused with a 429 that says when the window frees up. A usage report is stored
 as self-reported: its model must be in the price table, its token counts plausible for one
-turn, and its price is recomputed here (the figure the harness sent is kept beside it).
+report (a turn, or a Claude Code session), and its price is recomputed here (the figure the
+harness sent is kept beside it).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from study.prices import turn_cost
 from study.records import UsageSpec
 
 DAY = dt.timedelta(days=1)
-# One turn cannot read more than any model's context window plus its cache, nor write more
-# than its longest output: larger figures are a harness's bug or a lie.
-MAX_TURN_INPUT_TOKENS = 2_000_000
-MAX_TURN_OUTPUT_TOKENS = 200_000
+# One report is one model turn, or one Claude Code session (many turns, cache reads summed):
+# figures past these are a harness's bug or a lie, not a session.
+MAX_TURN_INPUT_TOKENS = 200_000_000
+MAX_TURN_OUTPUT_TOKENS = 5_000_000
 
 
 def server_cost(spec: UsageSpec) -> float:
@@ -27,11 +28,11 @@ def server_cost(spec: UsageSpec) -> float:
     implausible token count."""
     read = spec.input_tokens + spec.cache_read_tokens + spec.cache_write_tokens
     if read > MAX_TURN_INPUT_TOKENS:
-        raise InvalidError(f"{read} input tokens in one turn is more than any model reads "
+        raise InvalidError(f"{read} input tokens in one report is not plausible "
                            f"(at most {MAX_TURN_INPUT_TOKENS})")
     if spec.output_tokens > MAX_TURN_OUTPUT_TOKENS:
-        raise InvalidError(f"{spec.output_tokens} output tokens in one turn is more than any "
-                           f"model writes (at most {MAX_TURN_OUTPUT_TOKENS})")
+        raise InvalidError(f"{spec.output_tokens} output tokens in one report is not "
+                           f"plausible (at most {MAX_TURN_OUTPUT_TOKENS})")
     try:
         return turn_cost(spec.model, input_tokens=spec.input_tokens,
                          output_tokens=spec.output_tokens,

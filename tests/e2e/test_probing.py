@@ -102,7 +102,7 @@ def test_public_feedback_moves_in_steps_of_items(live):
     assert view.subsets == {} and view.pgr_per_seed == []  # a small subset resolves one item
     with live.admin() as admin:
         exact = admin.attempt(base.id).public
-    assert exact.subsets and view.pgr <= exact.pgr + 0.005  # floored, then rounded
+    assert view.pgr <= exact.pgr + 0.005  # floored, then rounded
     # One public flip moves the exact count by one item; what the participant sees moves only
     # when the count crosses a multiple of the step (10 items).
     count = exact.accuracy * exact.n
@@ -128,7 +128,7 @@ def test_the_forum_and_leaderboard_keep_the_ladder(live):
     with live.admin() as admin:
         staff = [p for p in admin.forum() if p.attempt_id == again.id]
     assert staff[0].attempt_public_pgr is not None
-    board = wes.leaderboard()
+    board = [r for r in wes.leaderboard() if r.participant_id == vic.participant_id]
     assert [r.best_attempt_id for r in board] == [first.id]
     assert board[0].best_pgr == vic.attempt(first.id).public.pgr  # the same coarse value
 
