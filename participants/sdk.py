@@ -237,6 +237,10 @@ class ArenaClient:
         return DryRunView.model_validate(data)
 
     # --------------------------------------------------------------------------- experiments
+    def participant_bundle(self, task: str) -> bytes:
+        """The task's participant bundle as a tar (train only, one teacher's labels)."""
+        return self._request("GET", f"/v1/tasks/{task}/bundle.tar", timeout=600).content
+
     def experiment(self, source: str | Path, task: str, *, note: str | None = None,
                    idempotency_key: str | None = None) -> ExperimentView:
         """Queue an experiment (code with run(ctx), unscored); returns at once, queued."""

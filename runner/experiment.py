@@ -94,6 +94,27 @@ def teacher_eval(probs: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
             "mean_prediction": float(p.mean()), "n_items": float(len(p))}
 
 
+def local_bundle_tar(task: Task, pair: ModelPair) -> bytes:
+    """The participant bundle as a tar, for agents that experiment on their own machine (the
+    Claude Code runtime): all of `train` with the first teacher's labels, and an empty `test` —
+    no test input, no gold label, no other teacher."""
+    import io
+    import tarfile
+
+    baselines = fixed_baselines(task, pair)
+    bundle = write_bundle(task, pair, baselines, teacher=teacher_index(0, len(baselines.seeds)))
+    n_train = int(json.loads((bundle / "task.json").read_text())["sizes"]["train"])
+    work = make_work_dir("local-bundle")
+    try:
+        derive_bundle(bundle, work / "bundle", np.arange(n_train), np.arange(0))
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(work / "bundle", arcname="bundle")
+        return buffer.getvalue()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run_experiment(method: Path, task: Task, *, pair: ModelPair, budget: Budget, seed: int,
                    sandbox: bool = True, cancel=None, slot=None) -> ExperimentOutcome:
     """Run `method` (a file with run(ctx)) once as an experiment; never raises for anything

@@ -250,6 +250,13 @@ def _routes(app: FastAPI) -> None:
         """Newest first, in pages (limit, offset), filtered by kind, author or text."""
         return service.forum(me, q, limit=limit, offset=offset, kind=kind, author=author)
 
+    @app.get("/v1/tasks/{task}/bundle.tar", tags=["tasks"], response_class=Response)
+    def participant_bundle(task: str, service: ServiceDep, me: Principal) -> Response:
+        """The participant bundle of a task as a tar — all of `train` with one teacher's
+        labels, no test split — for experiments on the participant's own machine."""
+        return Response(service.participant_bundle(me, task), media_type="application/x-tar",
+                        headers={"Content-Disposition": f"attachment; filename={task}.tar"})
+
     @app.post("/v1/experiments", tags=["experiments"], status_code=201)
     def submit_experiment(spec: ExperimentSpec, service: ServiceDep, me: Principal
                           ) -> ExperimentView:

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.experiment import run_experiment
+from runner.experiment import local_bundle_tar, run_experiment
 from runner.method import Budget
 from runner.workdir import make_work_dir
 
@@ -33,3 +33,15 @@ def experiment_runner(platform: Platform):
         return dataclasses.asdict(outcome)
 
     return run
+
+
+def bundle_server(platform: Platform):
+    """task -> the participant bundle as a tar (built once per task, then kept in memory)."""
+    cache: dict[str, bytes] = {}
+
+    def get(task: str) -> bytes:
+        if task not in cache:
+            cache[task] = local_bundle_tar(platform.tasks[task], platform.pair)
+        return cache[task]
+
+    return get

@@ -35,7 +35,7 @@ from runner.workdir import clean_cgroups, clean_work_dirs, make_work_dir
 from study.audit import key_path, make_key
 from study.audit_scores import verify_study
 from study.errors import ArenaError, ConflictError, InvalidError, NotFoundError
-from study.experiment_exec import experiment_runner
+from study.experiment_exec import bundle_server, experiment_runner
 from study.membership import ensure_membership_salt
 from study.protocol import Limits, ProtocolSpec
 from study.records import IssuedToken, ParticipantKind, ParticipantSpec, Role
@@ -56,6 +56,7 @@ def db_path(data_dir: Path) -> Path:
 def create_study(data_dir: Path, protocol: ProtocolSpec) -> IssuedToken:
     """Freeze a protocol into a new study file; returns the admin's token (shown once)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the DuckDB file holds every participant's source: owner only
     db = Database(db_path(data_dir))
     try:
         db.migrate()
@@ -308,6 +309,7 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
                                     rescore=platform.rescore)
     platform.service.dry_runner = platform.dry_run
     platform.service.experiment_runner = experiment_runner(platform)
+    platform.service.bundle_for = bundle_server(platform)
     platform.service.gpu_study = any(slot.gpus for slot in resources) or (
         ray is not None and protocol.runner.gpus is not None)
     platform.service.items_for = platform.items

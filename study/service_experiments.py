@@ -41,6 +41,21 @@ def media_type(name: str) -> str:
 
 class ExperimentSide:
     experiment_runner: ExperimentRunner | None = None
+    bundle_for: Callable[[str], bytes] | None = None  # task -> the participant bundle (tar)
+
+    def participant_bundle(self, principal, task: str) -> bytes:
+        """All of `train` (inputs, features, one teacher's labels), no test split, as a tar:
+        for agents that run experiments on their own machine. Each download is logged."""
+        self.require(principal, Role.PARTICIPANT)
+        if task not in self.protocol.tasks.hill_climb:
+            raise NotFoundError(f"unknown task {task!r}; this study takes "
+                                f"{self.protocol.tasks.hill_climb}")
+        if self.bundle_for is None:
+            raise ConflictError("this server has no runner attached")
+        data = self.bundle_for(task)
+        with self.store.db.transaction() as cur:
+            self.store.append_event(cur, "bundle_download", actor=principal.id, task=task)
+        return data
 
     # ------------------------------------------------------------------------------- submit
     def submit_experiment(self, principal, spec: ExperimentSpec) -> ExperimentView:

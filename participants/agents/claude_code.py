@@ -5,21 +5,25 @@ tools, so the agent can run its own experiments locally while every score still 
 runner.
 
 The session runs in a bubblewrap sandbox that sees only the agent's workspace (read-write), the
-Python install (read-only) and the Claude Code binary, as an unprivileged user, with no network
-but two loopback ports bridged out over Unix sockets (participants.agents.netbridge): one to the
-Messages API, one to the study's MCP tools, which are served *outside* the sandbox with the
-agent's token — the token, the harness's state and the operator's environment never enter it.
+task's participant bundle at /w2s/bundle (all of train with one teacher's labels, no test
+split), the Python install (read-only) and the Claude Code binary, as an unprivileged user, with
+no network but two loopback ports bridged out over Unix sockets (participants.agents.netbridge):
+one to the Messages API, one to the study's MCP tools, which are served *outside* the sandbox
+with the agent's token — the token, the harness's state and the operator's environment never
+enter it.
 Budgets, notebook, forum mirror, usage and transcripts are the Messages-API harness's own.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,7 @@ INNER_API, INNER_MCP = 8001, 8002
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
 PASSED_ENV = ("CLAUDE_CODE_", "CLAUDE_AGENT_", "ANTHROPIC_API_KEY", "MCP_", "DISABLE_")
 BRIDGE_AT, CLAUDE_AT, SOCKETS_AT = "/w2s-bridge/netbridge.py", "/w2s-claude", "/w2s-sockets"
+BUNDLE_AT = "/w2s/bundle"  # the task's participant bundle: train inputs, features, labels
 TOOLS = ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "mcp__arena"]
 
 
@@ -71,12 +76,13 @@ def _binds() -> list[str]:
 
 
 def sandbox_argv(*, workspace: Path, home: Path, sockets: Path, binary: Path,
-                 env: dict[str, str]) -> list[str]:
+                 env: dict[str, str], bundle: Path | None = None) -> list[str]:
     """`bwrap … python netbridge … -- claude`: what the Agent SDK runs as its CLI."""
     bridge = Path(__file__).with_name("netbridge.py")
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
             "--new-session", "--uid", "65534", "--gid", "65534", "--clearenv",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", *_binds(),
+            *(["--ro-bind", str(bundle), BUNDLE_AT] if bundle else []),
             "--ro-bind", str(binary.parent), CLAUDE_AT, "--ro-bind", str(bridge), BRIDGE_AT,
             "--bind", str(sockets), SOCKETS_AT, "--bind", str(home), str(home),
             "--bind", str(workspace), str(workspace), "--chdir", str(workspace)]
@@ -161,7 +167,7 @@ class ClaudeCodeAgent(Agent):
 
         c = self.config
         launcher = write_launcher(self.sockets.parent / "claude-sandboxed", sandbox_argv(
-            workspace=c.workspace.resolve(), home=self.home.resolve(),
+            workspace=c.workspace.resolve(), home=self.home.resolve(), bundle=self._bundle(),
             sockets=self.sockets.resolve(), binary=claude_binary(),
             env=inner_env(self.home.resolve(), outside={**os.environ,
                                                          "ANTHROPIC_API_KEY": self.api_key})))
@@ -180,6 +186,19 @@ class ClaudeCodeAgent(Agent):
             if isinstance(message, ResultMessage):
                 result = _plain(message)
         return result
+
+    def _bundle(self) -> Path:
+        """The task's participant bundle, downloaded once and unpacked in the harness's folder
+        (files and folders only: the archive's links and devices are refused)."""
+        assert self.config.harness_dir is not None
+        folder = self.config.harness_dir / "bundles" / self.config.task
+        if not (folder / "bundle" / "task.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            data = self.client.participant_bundle(self.config.task)
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(folder, filter="data")
+        return (folder / "bundle").resolve()
 
     def _account_session(self, result: dict[str, Any]) -> None:
         u = result.get("usage") or {}

@@ -21,6 +21,9 @@ from tests.fakes.anthropic_server import (
 
 VANILLA = (REPO / "baselines" / "vanilla.py").read_text()
 PROBE = ("python3 -c 'print(6 * 7)' > answer.txt; cat answer.txt; "
+         "python3 -c 'import numpy as np, json; print(\"bundle\", "
+         "np.load(\"/w2s/bundle/weak_soft_labels.npy\").shape, "
+         "json.load(open(\"/w2s/bundle/task.json\"))[\"sizes\"])'; "
          "ls /root /work 2>&1 | head -3; cat ../.harness/*/state.json 2>&1 | head -1; "
          "python3 -c 'import urllib.request as u; u.urlopen(\"http://1.1.1.1\", timeout=3)' "
          "2>&1 | tail -1")
@@ -47,6 +50,7 @@ def test_a_claude_code_session_runs_bash_in_the_sandbox_and_submits_over_mcp(ser
     bash_out = " ".join(str(r["content"]) for body in (p["body"] for p in posts[1:2])
                         for r in last_tool_results(body))
     assert "42" in bash_out
+    assert "bundle (3000,) {'train': 3000, 'test': 0}" in bash_out  # train only, no test
     assert "No such file" in bash_out  # neither /root nor /work, nor the harness's state
     assert "spent_usd" not in bash_out
     assert "Network is unreachable" in bash_out or "URLError" in bash_out

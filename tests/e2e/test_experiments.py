@@ -5,6 +5,7 @@ under its own budget — and blind to gold labels."""
 import ast
 import io
 import json
+import tarfile
 
 import pandas as pd
 import pytest
@@ -143,4 +144,21 @@ def test_experiment_budgets_and_concurrency_hold(exp_server):
     assert daily.value.status == 429 and "3 of 3" in daily.value.message
     with pytest.raises(ArenaAPIError) as unknown:
         carl.experiment(SLEEP, "no_such_task")
+    assert unknown.value.status == 404
+
+
+def test_the_participant_bundle_download_holds_train_only(exp_server, rt_task):
+    ann = exp_server.participant("ann")
+    data = ann.participant_bundle("rt_sentiment")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = sorted(m.name for m in tar.getmembers())
+        meta = json.load(tar.extractfile("bundle/task.json"))
+        texts = json.load(tar.extractfile("bundle/texts_train.json"))
+    assert "bundle/weak_soft_labels.npy" in names and meta["sizes"]["test"] == 0
+    assert texts == [ex.inputs["text"] for ex in rt_task.splits["train"]][:len(texts)]
+    train = {ex.inputs["text"] for ex in rt_task.splits["train"]}
+    assert not any(ex.inputs["text"].encode() in data for ex in rt_task.splits["test"][:200]
+                   if ex.inputs["text"] not in train)
+    with pytest.raises(ArenaAPIError) as unknown:
+        ann.participant_bundle("no_such_task")
     assert unknown.value.status == 404
