@@ -37,7 +37,9 @@ def endpoint_of(score_or_endpoint: str) -> str:
 def _running_best(scored: pd.DataFrame, by: str, x: str, score: str) -> pd.DataFrame:
     """Sorted by x; `best` is the running max within `by`, `holder` the attempt that set it
     (the first to reach it), `improved` marks the rows that raised it."""
-    ordered = scored.sort_values([x, "attempt_id"], kind="stable")
+    # Stable on x alone: ties keep the frame's order (finishing time, then id), and sorting
+    # 100,000 string ids would cost more than everything else here.
+    ordered = scored.sort_values(x, kind="stable")
     groups = ordered.groupby(by, sort=False)[score]
     best = groups.cummax()
     before = best.groupby(ordered[by], sort=False).shift(1)
@@ -111,9 +113,11 @@ def values_on_grid(curves: pd.DataFrame, participants: list[str], grid: np.ndarr
     score the value is `floor` (the weak floor, PGR 0: no method yet does what the weak
     labels do), or NaN with `floor=None`."""
     out = np.full((len(participants), len(grid)), np.nan if floor is None else floor)
-    # One pass over the curves (sorted by x within each participant), not a filter per person.
-    steps = {pid: (group["x"].to_numpy(float), group["value"].to_numpy(float))
-             for pid, group in curves.groupby("participant_id", sort=False)}
+    # One pass over these participants' curves (sorted by x within each), not a filter each.
+    mine = curves[curves["participant_id"].isin(participants)]
+    xs_all, values_all = mine["x"].to_numpy(float), mine["value"].to_numpy(float)
+    steps = {pid: (xs_all[at], values_all[at])
+             for pid, at in mine.groupby("participant_id", sort=False).indices.items()}
     for row, pid in enumerate(participants):
         if pid not in steps:
             continue

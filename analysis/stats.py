@@ -30,18 +30,21 @@ def time_to_threshold(steps: pd.DataFrame, thresholds: list[float], *,
     rows too. Columns: arm, threshold, x, censored, status."""
     horizon = _horizon(end, as_of, steps["x"])
     closed = end is not None and horizon >= end
-    rows = []
-    for arm in sorted(set(steps["arm"]) | set(arms or [])):
-        group = steps[(steps["arm"] == arm) & (steps["x"] <= horizon)]
-        for t in thresholds:
-            reached = group[group[value] >= t]
-            if len(reached):
-                rows.append({"arm": arm, "threshold": t, "x": float(reached["x"].iloc[0]),
-                             "censored": False, "status": "reached"})
-            else:
-                rows.append({"arm": arm, "threshold": t, "x": horizon, "censored": True,
-                             "status": "never" if closed else "not yet"})
-    return pd.DataFrame(rows, columns=["arm", "threshold", "x", "censored", "status"])
+    watched = steps[steps["x"] <= horizon].sort_values(["arm", "x"], kind="stable")
+    arms_all = sorted(set(steps["arm"]) | set(arms or []))
+    tables = []
+    for t in thresholds:
+        # One grouped pass per threshold: the first step at or above it, per arm.
+        first = watched[watched[value] >= t].groupby("arm", sort=False)["x"].first()
+        reached = pd.Series(arms_all).map(first)
+        tables.append(pd.DataFrame({
+            "arm": arms_all, "threshold": t, "x": reached.fillna(horizon).to_numpy(float),
+            "censored": reached.isna().to_numpy(),
+            "status": np.where(reached.notna(), "reached", "never" if closed else "not yet")}))
+    if not tables:
+        return pd.DataFrame(columns=["arm", "threshold", "x", "censored", "status"])
+    return (pd.concat(tables, ignore_index=True).sort_values(["arm", "threshold"], kind="stable")
+            .reset_index(drop=True))
 
 
 def kaplan_meier(times: np.ndarray, reached: np.ndarray) -> pd.DataFrame:
