@@ -223,15 +223,15 @@ class ArenaClient:
                 time.sleep(poll)
             last = view.status
 
-    def dry_run(self, source: str | Path, task: str, *,
-                timeout: float = DRY_RUN_TIMEOUT) -> DryRunView:
+    def dry_run(self, source: str | Path, task: str, *, timeout: float = DRY_RUN_TIMEOUT,
+                idempotency_key: str | None = None) -> DryRunView:
         """Run once on the public inputs, unscored and not counted: does it work? The server
         answers when the run ends (it caps a dry run at 120 s), so the wait is longer than
         other calls, and a request that reached the server is never re-sent: each resend
         would run (and charge) the method again."""
         if isinstance(source, Path):
             source = source.read_text(encoding="utf-8")
-        spec = DryRunSpec(task=task, source=source)
+        spec = DryRunSpec(task=task, source=source, idempotency_key=idempotency_key)
         data = self._request("POST", "/v1/dry-run", json=spec.model_dump(mode="json"),
                              timeout=timeout, resend=False).json()
         return DryRunView.model_validate(data)

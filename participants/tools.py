@@ -258,7 +258,8 @@ TOOLS: tuple[Tool, ...] = (
          BaselineInput, _baseline),
     Tool("dry_run_method", "Run a method once on the public inputs, unscored and not counted "
          "as an attempt: checks that it runs and returns valid predictions.", DryRunInput,
-         lambda c, a: c.client.dry_run(_source(c, a.source, a.file), a.task)),
+         lambda c, a: c.client.dry_run(_source(c, a.source, a.file), a.task,
+                                       idempotency_key=c.idempotency_key)),
     Tool("run_experiment", "Run code (with run(ctx)) as an experiment: in the method sandbox, "
          "unscored, not an attempt, with its own daily budget. ctx's `train` is most of the "
          "train split and its `test` a held-out slice of train; if run(ctx) returns "

@@ -143,6 +143,8 @@ class UsageView(BaseModel):
 class DryRunSpec(BaseModel):
     task: Text = Field(min_length=1, max_length=100)
     source: str
+    # A re-sent request with the same key gets the same run back (while the server lives).
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
 class DryRunView(BaseModel):

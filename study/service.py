@@ -12,6 +12,7 @@ import json
 import math
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -106,6 +107,9 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         self.dry_lane: Callable[[Callable[[], Any]], Future] = _inline_lane
         self.dry_in_flight: dict[str, int] = {}  # participant → dry runs queued or running
         self._dry_lock = threading.Lock()
+        # (participant, idempotency key) -> its dry run: a re-sent request (a harness resumed
+        # after a crash) gets the same run back instead of a second, charged one.
+        self.dry_by_key: OrderedDict[tuple[str, str], Future] = OrderedDict()
         self.items_for: Callable[[str, list[np.ndarray]], dict[str, Any]] | None = None
         # task → which test items are public (from the study's secret salt; set by the server)
         self.public_mask_for: Callable[[str], np.ndarray] | None = None
@@ -370,6 +374,9 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         the run's description. Admission: the daily cap, and the participant's concurrency
         (running attempts + dry runs in flight ≤ concurrent_attempts)."""
         self.require(principal, Role.PARTICIPANT)
+        key = (principal.id, spec.idempotency_key) if spec.idempotency_key else None
+        if key is not None and key in self.dry_by_key:
+            return self.dry_by_key[key]
         if spec.task not in self.protocol.tasks.hill_climb:
             raise NotFoundError(f"unknown task {spec.task!r}; this study takes "
                                 f"{self.protocol.tasks.hill_climb}")
@@ -399,6 +406,10 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
             self._release_dry_slot(principal.id)
             raise
         future.add_done_callback(lambda _: self._release_dry_slot(principal.id))
+        if key is not None:
+            self.dry_by_key[key] = future
+            while len(self.dry_by_key) > 4096:  # a day of keys is plenty: forget the oldest
+                self.dry_by_key.popitem(last=False)
         return future
 
     def _hold_dry_slot(self, cur, principal: ParticipantRecord) -> None:

@@ -346,3 +346,16 @@ def test_a_dry_run_longer_than_thirty_seconds_comes_back(server):
     client = server.participant("slowpoke", arm="ai", kind="agent")
     view = client.dry_run(SLEEPY.format(s=40, n=2000), "rt_sentiment")
     assert view.ok and view.wall_seconds > 40
+
+
+def test_a_dry_run_resent_with_its_key_is_run_and_charged_once(server):
+    client = server.participant("resender", arm="ai", kind="agent")
+    quick = SLEEPY.format(s=0, n=2000)
+    first = client.dry_run(quick, "rt_sentiment", idempotency_key="turn-3:toolu_1")
+    again = client.dry_run(quick, "rt_sentiment", idempotency_key="turn-3:toolu_1")
+    assert again == first and first.ok
+    assert client.dry_run(quick, "rt_sentiment").ok  # 2 of 3 a day
+    assert client.dry_run(quick, "rt_sentiment").ok  # 3 of 3
+    with pytest.raises(ArenaAPIError) as capped:
+        client.dry_run(quick, "rt_sentiment")
+    assert capped.value.status == 429 and "3 of 3" in capped.value.message
