@@ -7,3 +7,4 @@ bash scripts/install.sh
 .venv/bin/arena prepare
 .venv/bin/python -m benchmarks.bench_testbed "$@"
 .venv/bin/python -m benchmarks.bench_server
+.venv/bin/python -m benchmarks.bench_workspace

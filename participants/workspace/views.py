@@ -42,9 +42,12 @@ def pgr_text(view: AttemptView) -> str:
 
 
 def attempt_label(view: AttemptView) -> str:
-    """One line for select boxes: id, task, status, score, time."""
+    """One line for select boxes: id, task, time, note. No status or score: a select box
+    keeps the label it was drawn with, and a "running" that stays after the attempt scored
+    misleads; the live table and the attempt's own header carry those."""
     when = view.submitted_at.strftime("%m-%d %H:%M")
-    return f"{short(view.id)} · {view.task} · {view.status.value} · PGR {pgr_text(view)} · {when}"
+    note = f" · {view.note[:40]}" if view.note else ""
+    return f"{short(view.id)} · {view.task} · {when}{note}"
 
 
 def attempts_frame(views: list[AttemptView]) -> pd.DataFrame:
@@ -129,7 +132,8 @@ def per_seed_frame(view: AttemptView) -> pd.DataFrame:
              "wall": format_seconds(r.wall_seconds) if r.wall_seconds is not None else "",
              "public PGR": scores[i] if i < len(scores) else None}
             for i, r in enumerate(view.seed_runs)]
-    return pd.DataFrame(rows, columns=["seed", "state", "wall", "public PGR"])
+    frame = pd.DataFrame(rows, columns=["seed", "state", "wall", "public PGR"])
+    return frame if scores else frame.drop(columns=["public PGR"])
 
 
 IDLE_AFTER = dt.timedelta(minutes=10)  # no model turn for this long: the agent is idle

@@ -37,7 +37,7 @@ class Workspace:
                 [sys.executable, "-m", "streamlit", "run", "participants/workspace/app.py",
                  "--server.headless", "true", "--server.port", str(self.port),
                  "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                 "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"],
+                 "--server.fileWatcherType", "none"],  # the rest from .streamlit/config.toml
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, "ARENA_URL": self.arena_url})
         deadline = time.monotonic() + timeout

@@ -51,8 +51,10 @@ def test_agent_usage_page_shows_tokens_dollars_and_transcripts(arena, app_for, t
               anthropic.Anthropic(api_key="k", base_url=fake.url, max_retries=0)).run()
     at = open_page(app_for(arena.participant("usage-analyst", role="analyst")), "agent_usage")
     table = at.dataframe[0].value
-    row = table[table["display_name"] == "usage-agent"].iloc[0]
-    assert row["turns"] == 2 and row["input_tokens"] == 1100
-    assert row["cost_usd"] > 0
+    row = table[table["participant"] == "usage-agent"].iloc[0]
+    assert row["turns"] == 2 and row["input tokens"] == 1100
+    assert row["cost ($)"] > 0
+    # Its harness stopped it after its one iteration, and the page says why.
+    assert row["status"] == "stopped: iteration budget reached: 1 of 1", row["status"]
     assert at.selectbox(key="usage_who").value == "usage-agent"
     assert len(at.get("chat_message")) >= 3

@@ -42,14 +42,35 @@ ids = list(by_id)
 st.selectbox("Attempt", ids, index=ids.index(chosen), key="attempts_chosen", on_change=choose,
              format_func=lambda i: views.attempt_label(by_id[i]))
 
+view = by_id[chosen]
+source = view.source or ""
+b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+if b1.button("Open in editor", icon=":material/edit:", key="attempts_open"):
+    editor.load(source, f"{editor.ATTEMPT_ORIGIN}{chosen}")
+    st.switch_page("app_pages/editor.py")
+if b2.button("Resubmit as is", icon=":material/replay:", key="attempts_resubmit"):
+    again, error = state.call(client.submit, source, view.task, parent_id=chosen,
+                              note=f"resubmit of {views.short(chosen)}")
+    ss.attempts_flash = error or f"Resubmitted as `{views.short(again.id)}`."
+    if again is not None:
+        st.query_params["attempt"] = again.id
+    st.rerun()
+if view.status not in TERMINAL and b3.button("Cancel", icon=":material/cancel:",
+                                            key="attempts_cancel"):
+    _, ss.attempts_flash = state.call(client.cancel, chosen)
+    st.rerun()
+if ss.attempts_flash:
+    st.info(ss.attempts_flash)
+
 
 def seeds_section(view: AttemptView) -> None:
     if view.status not in TERMINAL and not view.seed_runs:
         st.progress(0.0, text="waiting for a worker" if not view.started_at
                     else "starting its first seed")
-    for run in view.seed_runs:
-        fraction, words = views.seed_progress(run)
-        st.progress(min(max(fraction, 0.0), 1.0), text=words)
+    if view.status not in TERMINAL:  # afterwards the per-seed table says it all
+        for run in view.seed_runs:
+            fraction, words = views.seed_progress(run)
+            st.progress(min(max(fraction, 0.0), 1.0), text=words)
     figures = charts.metrics_figures(view.metrics)
     if figures:
         st.subheader("Metrics (ctx.log)")
@@ -62,7 +83,7 @@ def seeds_section(view: AttemptView) -> None:
 
 
 def scores_section(view: AttemptView) -> None:
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([1, 1.6, 1, 1])  # the score and its interval need room
     c1.metric("Status", views.status_label(view))
     c2.metric("Public PGR [95% interval]", views.pgr_text(view))
     c3.metric("Public accuracy", f"{view.public.accuracy:.3f}"
@@ -117,6 +138,11 @@ def detail(attempt_id: str) -> None:
     scores_section(view)
     seeds_section(view)
     output_section(view)
+    st.subheader("All my attempts")
+    st.dataframe(views.attempts_frame(fresh or mine), hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                "submitted": st.column_config.DatetimeColumn(
+                                    format="YYYY-MM-DD HH:mm:ss")})
 
 
 def show_diff(diff: str, same: str) -> None:
@@ -129,25 +155,6 @@ def show_diff(diff: str, same: str) -> None:
 active = any(v.status not in TERMINAL for v in mine)
 st.fragment(run_every=REFRESH_S if active else None)(detail)(chosen)
 
-view = by_id[chosen]
-source = view.source or ""
-b1, b2, b3, _ = st.columns([1, 1, 1, 2])
-if b1.button("Open in editor", icon=":material/edit:", key="attempts_open"):
-    editor.load(source, f"{editor.ATTEMPT_ORIGIN}{chosen}")
-    st.switch_page("app_pages/editor.py")
-if b2.button("Resubmit as is", icon=":material/replay:", key="attempts_resubmit"):
-    again, error = state.call(client.submit, source, view.task, parent_id=chosen,
-                              note=f"resubmit of {views.short(chosen)}")
-    ss.attempts_flash = error or f"Resubmitted as `{views.short(again.id)}`."
-    if again is not None:
-        st.query_params["attempt"] = again.id
-    st.rerun()
-if view.status not in TERMINAL and b3.button("Cancel", icon=":material/cancel:",
-                                            key="attempts_cancel"):
-    _, ss.attempts_flash = state.call(client.cancel, chosen)
-    st.rerun()
-if ss.attempts_flash:
-    st.info(ss.attempts_flash)
 
 with st.expander("Code"):
     st.code(source, language="python")
@@ -170,8 +177,3 @@ if len(mine) >= 2:
         show_diff(views.source_diff(by_id[a], by_id[b]), "These two attempts have identical "
                                                          "code.")
 
-st.subheader("All my attempts")
-st.dataframe(views.attempts_frame(mine), hide_index=True, width="stretch",
-             column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
-                            "submitted": st.column_config.DatetimeColumn(
-                                format="YYYY-MM-DD HH:mm:ss")})

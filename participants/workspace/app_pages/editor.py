@@ -48,7 +48,7 @@ with right:
     limit = f" · at most {max_bytes:,} bytes" if max_bytes else ""
     upload = st.file_uploader(f"…or upload a .py file{limit}", type=["py"], key="editor_upload",
                               max_upload_size=max(1, -(-max_bytes // MB)) if max_bytes else None)
-    st.html("<style>[data-testid='stFileUploaderDropzoneInstructions'] small "
+    st.html("<style>[data-testid='stFileUploaderDropzoneInstructions'] "
             "{display: none}</style>")
     # An uploaded file stays attached across reruns; load it once, not on every rerun.
     if upload is not None and upload.file_id != ss.editor_upload_seen:
@@ -62,10 +62,21 @@ with right:
     if ss.editor_upload_error:
         st.error(ss.editor_upload_error, icon=":material/error:")
 
-st.caption(f"Editing: **{editor.origin_label()}** · Ctrl+Enter or the editor's Submit button "
-           "submits exactly the text shown · your text is saved as a draft as you type")
-problem = find_problem(editor.source()) if editor.source().strip() else None
-from_editor = editor.render(problem)
+
+def current_problem():
+    return find_problem(editor.source()) if editor.source().strip() else None
+
+
+# The header and the warning are filled after the editor has taken in what was typed.
+header = st.empty()
+marked = current_problem()
+from_editor = editor.render(marked)
+problem = current_problem()
+if problem != marked and not from_editor:
+    st.rerun()  # the gutter marker must sit on the line that is wrong now
+header.caption(f"Editing: **{editor.origin_label()}** · Ctrl+Enter or the editor's Submit "
+               "button submits exactly the text shown · your text is saved as a draft as you "
+               "type")
 if problem is not None:
     st.warning(problem.message, icon=":material/warning:")
 

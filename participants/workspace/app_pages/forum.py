@@ -13,10 +13,9 @@ ss = st.session_state
 ss.setdefault("forum_flash", None)
 ss.setdefault("forum_error", None)
 ss.setdefault("forum_nonce", uuid.uuid4().hex)
-FIELDS = ("forum_title", "forum_body", "forum_attempt")
 if ss.pop("forum_clear", False):  # a post went through: empty the form before it is drawn
-    for key in FIELDS:
-        ss.pop(key, None)
+    # Set, not deleted: a set value is sent to the browser, which would keep its own text.
+    ss.forum_title, ss.forum_body, ss.forum_attempt = "", "", None
 
 st.title("Forum")
 
