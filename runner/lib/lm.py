@@ -10,8 +10,9 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-# Below this many hidden units a CPU matmul is too small to split: on a loaded two-core machine
-# one thread ran the tiny models 14× faster than two (predicting 320 texts: 3.4 s → 0.25 s).
+# Below this many hidden units a CPU matmul is too small to split: on the loaded two-core machine
+# one thread trained the tiny models ~17× and predicted ~10× faster than two
+# (benchmarks/bench_lm_cpu.py, BENCHMARKS.md "LM testbed on CPU").
 SINGLE_THREAD_BELOW = 256
 
 
