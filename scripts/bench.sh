@@ -8,3 +8,4 @@ bash scripts/install.sh
 .venv/bin/python -m benchmarks.bench_testbed "$@"
 .venv/bin/python -m benchmarks.bench_server
 .venv/bin/python -m benchmarks.bench_workspace
+.venv/bin/python -m benchmarks.bench_lm_cpu
