@@ -196,8 +196,10 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         stored predictions under the new feedback policy."""
         self.require(principal, Role.ADMIN)
         new = parse_protocol(text, source="the amended protocol")
-        if new.model_pair != self.protocol.model_pair or new.tasks != self.protocol.tasks:
-            raise InvalidError("the model pair and the tasks are fixed for a study's life; "
+        fixed = ("model_pair", "tasks", "datasets", "models", "lm")  # what the scores rest on
+        if any(getattr(new, key) != getattr(self.protocol, key) for key in fixed):
+            raise InvalidError("the model pair, its fine-tuning recipe ([lm]) and the tasks "
+                               "(with their [[datasets]]) are fixed for a study's life; "
                                "create a new study to change them")
         new_hash = new.hash()
         if new_hash == self.protocol_hash:

@@ -25,6 +25,9 @@ def test_amend_is_audited_and_rescores(server):
             admin.amend_protocol(original.replace('["rt_sentiment"]', '["tweet_sentiment"]'),
                                  reason="swap task")
         assert tasks.value.status == 422 and "fixed for a study's life" in tasks.value.message
+        with pytest.raises(ArenaAPIError) as recipe:  # the LM recipe the baselines rest on
+            admin.amend_protocol(original + "\n[lm]\nepochs = 2\n", reason="retrain")
+        assert recipe.value.status == 422 and "[lm]" in recipe.value.message
         out = admin.amend_protocol(amended, reason="less feedback against probing")
         assert out["rescored"] == 1
         study = admin.study()
