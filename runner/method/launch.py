@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from runner.gpu import GpuMemoryWatch, Slot, gpu_mounts, slot_healthy
-from runner.method.cgroup import RunCgroup, require_cgroups
+from runner.method.cgroup import CgroupUnavailableError, RunCgroup, require_cgroups
 from runner.method.channel import ChannelReader
 from runner.method.context import Budget
 from runner.method.gpu_report import read_gpu_report
@@ -227,6 +227,11 @@ def _run_staged(layout: RunLayout, *, seed: int, budget: Budget, models_dirs: tu
                                budget=budget)
     cgroup = RunCgroup(f"{layout.host.parent.name}-{layout.host.name}-{os.getpid()}",
                        max_pids=budget.max_processes + 2, memory_mb=budget.memory_mb)
+    if budget.cgroups == "required" and not cgroup.available:
+        os.close(read_fd)
+        os.close(write_fd)
+        # The runner's own failure (an infrastructure fault), never a run without its budgets.
+        raise CgroupUnavailableError("could not create this run's cgroups; see cgroup_problem()")
     started = time.monotonic()
     try:
         proc = subprocess.Popen(cgroup.wrap(argv), stdin=subprocess.DEVNULL,
