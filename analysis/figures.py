@@ -200,12 +200,13 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
                     references: dict[str, float | None] | None = None,
                     bands: dict[str, tuple[float, float]] | None = None,
                     participants: bool = True, attempts: bool = True,
-                    zoom: tuple[float, float] | None = None, draws: int = 2000
-                    ) -> go.Figure:
+                    zoom: tuple[float, float] | None = None, draws: int = 2000,
+                    summary: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> go.Figure:
     """The gap-closure figure on one axis (see the module's docstring). `endpoint` (or the
     older `score`: private → the honest endpoint) picks the participant curve; `until` is
     where the lines end (default: the last x seen); `bands` are per-attempt intervals, drawn
-    on those attempts; `zoom` sets the visible x-range after everything is built."""
+    on those attempts; `zoom` sets the visible x-range after everything is built; `summary`
+    is `arm_curves`' result for this axis when the caller already has it."""
     endpoint = endpoint_of(endpoint or score)
     dot_score = "public_pgr" if endpoint == "best_public" else "private_pgr"
     fig = go.Figure(layout=LAYOUT)
@@ -216,16 +217,16 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
     if usable.empty:
         return _no_data(fig, f"no data on this axis ({AXES.get(x, x)})")
     until = float(until if until is not None else usable[x].max())
-    curves, summary = arm_curves(frame, x=x, endpoint=endpoint, until=until, roster=roster,
-                                 draws=draws)
+    curves, arms = summary or arm_curves(frame, x=x, endpoint=endpoint, until=until,
+                                         roster=roster, draws=draws)
     _references(fig, references)
-    for arm, rows in summary.groupby("arm", sort=True):
+    for arm, rows in arms.groupby("arm", sort=True):
         _arm_traces(fig, arm, rows)
     if participants:
         _participant_traces(fig, curves, until)
     if attempts:
         _attempt_traces(fig, frame, x=x, score=dot_score, intervals=bands)
-    subtitle = who_leads(summary, until, axis=x)
+    subtitle = who_leads(arms, until, axis=x)
     note = _missing_note(frame, x)
     fig.update_layout(title={"text": f"Gap closed — {ENDPOINTS[endpoint]}<br><sup>{subtitle}"
                                      + (f"<br>{note}" if note else "") + "</sup>"})

@@ -15,7 +15,7 @@ import html
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +62,9 @@ class Context:
     arms: list[str]  # the two compared
     roster: pd.DataFrame
     all_arms: list[str]  # every arm the protocol names or someone is enrolled in
+    band_draws: int = 0  # participant resamples for the arms' bands (0: medians only)
+    # Per axis, (participant curves, arm summary): built once, read by tables and figures.
+    summaries: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)
 
     @property
     def t(self) -> float:
@@ -113,10 +116,18 @@ def primary_result(frame: pd.DataFrame, ctx: Context) -> tuple[ArmTest | None, s
                     f"α = {ctx.plan.alpha:g}. " + designer_line(result, alpha=ctx.plan.alpha))
 
 
-def _median_steps(frame: pd.DataFrame, ctx: Context, axis: str, until: float) -> pd.DataFrame:
+def _summary(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame:
+    """The arms' summary on `axis` up to its horizon, built once per axis."""
+    if axis not in ctx.summaries:
+        ctx.summaries[axis] = arm_curves(frame, x=axis, endpoint=ctx.endpoint,
+                                         until=_until(frame, ctx, axis), roster=ctx.roster,
+                                         draws=ctx.band_draws)
+    return ctx.summaries[axis][1]
+
+
+def _median_steps(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame:
     """Each arm's median-participant curve on `axis` as steps (arm, x, value)."""
-    _, summary = arm_curves(frame, x=axis, endpoint=ctx.endpoint, until=until,
-                            roster=ctx.roster, draws=0)
+    summary = _summary(frame, ctx, axis)
     return summary.rename(columns={"median": "value"})[["arm", "x", "value"]]
 
 
@@ -132,7 +143,7 @@ def _thresholds_on(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame
     attempts have no value on this axis says "no data" rather than "not yet"."""
     until = _until(frame, ctx, axis)
     end = ctx.window_hours if axis == "calendar_hours" and ctx.closed else None
-    steps = _median_steps(frame, ctx, axis, until)
+    steps = _median_steps(frame, ctx, axis)
     table = time_to_threshold(steps, ctx.plan.thresholds, as_of=until, end=end, value="value",
                               arms=ctx.all_arms)
     scored_arms = set(frame.loc[frame["status"].eq("scored"), "arm"])
@@ -146,9 +157,11 @@ def _thresholds_on(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame
 def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | None = None,
                  prices: Prices | None = None, gpu_hour_price: float = 0.0,
                  as_of: pd.Timestamp | None = None,
-                 items: Callable[[str], ItemResults | None] | None = None
+                 items: Callable[[str], ItemResults | None] | None = None,
+                 band_draws: int = 0
                  ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Context, list[str]]:
-    """The frame, every table, the context they were read in, and notes on missing data."""
+    """The frame, every table, the context they were read in (with each axis' arm summary,
+    banded with `band_draws` participant resamples for figures), and missing-data notes."""
     plan = AnalysisPlan.model_validate(data.plan)
     now = min(as_of or pd.Timestamp.now(tz="UTC"), data.study_end)
     prices = prices or Prices(gpu_hour=gpu_hour_price, labour_hour=plan.labour_hour_price)
@@ -157,7 +170,8 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     ctx = Context(plan=plan, endpoint=endpoint_of(endpoint or score or plan.endpoint),
                   window_hours=_hours(data, data.study_end), as_of_hours=_hours(data, now),
                   closed=now >= data.study_end, arms=[], roster=roster,
-                  all_arms=sorted(set(roster["arm"]) | set(data.arms)))
+                  all_arms=sorted(set(roster["arm"]) | set(data.arms)),
+                  band_draws=band_draws)
     ctx.arms = _compared_arms(plan, data, roster)
     result, sentence = primary_result(frame, ctx)
     tables: dict[str, pd.DataFrame] = {
@@ -176,7 +190,7 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
         participant_curves(frame, x="calendar_hours", endpoint=ctx.endpoint), roster,
         plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
     area = area_under_frontier(
-        _median_steps(frame, ctx, "calendar_hours", ctx.as_of_hours), end=ctx.window_hours,
+        _median_steps(frame, ctx, "calendar_hours"), end=ctx.window_hours,
         as_of=ctx.as_of_hours, value="value", arms=ctx.all_arms)
     # An arm nobody is enrolled in has no median, not a median at the floor.
     tables["area_under_median"] = area.assign(mean_pgr=area["mean_pgr"].where(
@@ -246,6 +260,7 @@ def _figures(frame: pd.DataFrame, data: StudyData, ctx: Context, bands) -> list:
     # would make the file five times larger for no new information.
     figures = [frontier_figure(frame, x=axis, endpoint=ctx.endpoint, roster=ctx.roster,
                                until=_until(frame, ctx, axis), references=refs,
+                               summary=ctx.summaries.get(axis),
                                bands=bands if axis == "calendar_hours" else None,
                                attempts=axis == "calendar_hours") for axis in AXES]
     figures.append(attempts_over_time_figure(frame, until=ctx.as_of_hours))
@@ -273,7 +288,7 @@ def write_report(data: StudyData, out: Path, *, title: str = "w2s-arena study re
     """Writes `out` (HTML) and `<out stem>_tables/*.csv|*.parquet`; returns every path."""
     frame, tables, ctx, notes = build_tables(data, endpoint=endpoint, score=score,
                                              prices=prices, gpu_hour_price=gpu_hour_price,
-                                             as_of=as_of, items=items)
+                                             as_of=as_of, items=items, band_draws=2000)
     bands = frontier_bands(frame, items, score=ctx.endpoint) if items is not None else None
     figures = _figures(frame, data, ctx, bands)
     parts = [fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,

@@ -112,19 +112,19 @@ def activity(frame: pd.DataFrame, *, window_hours: float, as_of: float | None = 
     most the window), not the whole window; an enrolled arm with no attempt gets a row."""
     elapsed = min(as_of, window_hours) if as_of is not None else window_hours
     enrolled = roster if roster is not None else frame[["participant_id", "arm"]]
-    rows = []
-    for arm in sorted(set(enrolled["arm"].dropna()) | set(frame["arm"].dropna())):
-        group = frame[frame["arm"] == arm]
-        people = len(set(enrolled.loc[enrolled["arm"] == arm, "participant_id"])
-                     | set(group["participant_id"]))
-        failed = group["status"].isin(["failed", "timed_out"]).sum()
-        rows.append({"arm": arm, "participants": people, "attempts": len(group),
-                     "elapsed_hours": elapsed,
-                     "attempts_per_hour": len(group) / elapsed if elapsed > 0 else np.nan,
-                     "attempts_per_participant_hour": len(group) / (elapsed * people)
-                     if elapsed > 0 and people else np.nan,
-                     "failure_rate": failed / len(group) if len(group) else np.nan})
-    return pd.DataFrame(rows)
+    people = pd.concat([enrolled[["participant_id", "arm"]],
+                        frame[["participant_id", "arm"]]]).dropna().drop_duplicates()
+    by_arm = frame.assign(failed=frame["status"].isin(["failed", "timed_out"])).groupby(
+        "arm").agg(attempts=("status", "size"), failed=("failed", "sum"))
+    table = people.groupby("arm").size().rename("participants").to_frame().join(
+        by_arm, how="left").fillna({"attempts": 0, "failed": 0}).reset_index()
+    attempts = table["attempts"].astype(int)
+    rate = elapsed if elapsed > 0 else np.nan
+    return pd.DataFrame({
+        "arm": table["arm"], "participants": table["participants"], "attempts": attempts,
+        "elapsed_hours": elapsed, "attempts_per_hour": attempts / rate,
+        "attempts_per_participant_hour": attempts / (rate * table["participants"]),
+        "failure_rate": (table["failed"] / attempts).where(attempts > 0)})
 
 
 def public_private_gap(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,15 +132,15 @@ def public_private_gap(frame: pd.DataFrame) -> pd.DataFrame:
     feedback shows as a positive gap), and the mean gap over all their scored attempts."""
     scored = frame[frame["status"].eq("scored") & frame["public_pgr"].notna()
                    & frame["private_pgr"].notna()]
-    rows = []
-    for pid, group in scored.groupby("participant_id", sort=True):
-        best = group.loc[group["public_pgr"].idxmax()]
-        rows.append({"participant_id": pid, "display_name": best["display_name"],
-                     "arm": best["arm"], "best_public": best["public_pgr"],
-                     "its_private": best["private_pgr"],
-                     "gap_at_best": best["public_pgr"] - best["private_pgr"],
-                     "mean_gap": float((group["public_pgr"] - group["private_pgr"]).mean())})
-    return pd.DataFrame(rows)
+    scored = scored.assign(gap=scored["public_pgr"] - scored["private_pgr"])
+    best = scored.loc[scored.groupby("participant_id", sort=True)["public_pgr"].idxmax()]
+    return pd.DataFrame({
+        "participant_id": best["participant_id"].to_numpy(),
+        "display_name": best["display_name"].to_numpy(), "arm": best["arm"].to_numpy(),
+        "best_public": best["public_pgr"].to_numpy(), "its_private": best["private_pgr"].to_numpy(),
+        "gap_at_best": best["gap"].to_numpy(),
+        "mean_gap": best["participant_id"].map(
+            scored.groupby("participant_id")["gap"].mean()).to_numpy()})
 
 
 @dataclass(frozen=True)
