@@ -4,8 +4,9 @@ import duckdb
 import pytest
 
 from participants.sdk import ArenaAPIError
+from study.records import AttemptStatus
 from study.server import db_path
-from tests.e2e.conftest import SMALL, VANILLA
+from tests.e2e.conftest import SLEEPY, SMALL, VANILLA
 
 
 def test_amend_is_audited_and_rescores(server):
@@ -41,3 +42,14 @@ def test_amend_is_audited_and_rescores(server):
     assert len(changed) == 1 and "less feedback against probing" in changed[0][1]
     assert con.execute("SELECT count(*) FROM events WHERE kind = 'attempt_rescored'"
                        ).fetchone()[0] == 1
+
+
+def test_an_amended_time_limit_reaches_the_workers(server):
+    """The limit a running server applies is the live protocol's, not the one it started with."""
+    ned = server.participant("ned")
+    amended = SMALL.read_text().replace("attempt_seconds = 60", "attempt_seconds = 3")
+    with server.admin() as admin:
+        admin.amend_protocol(amended, reason="shorter seeds")
+    view = ned.wait(ned.submit(SLEEPY.format(seconds=30), "rt_sentiment").id, poll=0.2)
+    assert view.status is AttemptStatus.TIMED_OUT
+    assert "time budget of 3 s" in view.error
