@@ -28,6 +28,7 @@ class StudyData:
     participants: pd.DataFrame | None = None
     plan: dict = field(default_factory=dict)
     arms: list[str] = field(default_factory=list)
+    hill_climb: list[str] = field(default_factory=list)  # the protocol's live tasks
 
 
 def _frame(data: bytes) -> pd.DataFrame:
@@ -36,7 +37,8 @@ def _frame(data: bytes) -> pd.DataFrame:
 
 def from_exports(fetch: Callable[[str], bytes], *, study_start: pd.Timestamp,
                  study_end: pd.Timestamp, generalization: list[dict] | None = None,
-                 plan: dict | None = None, arms: list[str] | None = None) -> StudyData:
+                 plan: dict | None = None, arms: list[str] | None = None,
+                 hill_climb: list[str] | None = None) -> StudyData:
     """`fetch(table)` returns the Parquet export of that table (e.g. ArenaClient.export);
     `plan` and `arms` come from the study view (the protocol's [analysis] table)."""
     usage = _frame(fetch("usage"))[["participant_id", "recorded_at", "cost_usd"]]
@@ -45,7 +47,7 @@ def from_exports(fetch: Callable[[str], bytes], *, study_start: pd.Timestamp,
                      flags=_frame(fetch("flags")), usage=usage,
                      generalization=pd.DataFrame(generalization or []),
                      participants=_frame(fetch("participants")), plan=plan or {},
-                     arms=arms or [])
+                     arms=arms or [], hill_climb=hill_climb or [])
 
 
 def from_duckdb(path: Path) -> StudyData:

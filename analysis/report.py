@@ -41,7 +41,7 @@ from analysis.stats import (
     public_private_gap,
     time_to_threshold,
 )
-from analysis.tables import matched_comparison, participant_table
+from analysis.tables import best_per_task, matched_comparison, participant_table
 from study.protocol import AnalysisPlan
 
 BASELINE_ARM = "automated-baseline"
@@ -63,6 +63,7 @@ class Context:
     roster: pd.DataFrame
     all_arms: list[str]  # every arm the protocol names or someone is enrolled in
     band_draws: int = 0  # participant resamples for the arms' bands (0: medians only)
+    task: str | None = None  # the one task everything is read on (None: the study has one)
     # Per axis, (participant curves, arm summary): built once, read by tables and figures.
     summaries: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)
 
@@ -166,12 +167,20 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     now = min(as_of or pd.Timestamp.now(tz="UTC"), data.study_end)
     prices = prices or Prices(gpu_hour=gpu_hour_price, labour_hour=plan.labour_hour_price)
     frame, notes = build_frame(data, prices=prices, as_of=now)
+    # PGRs of different tasks do not compare: everything below is read on one task, and
+    # other tasks' results (imported AAR datasets, further hill-climb tasks) get a table.
+    task = plan.task or (data.hill_climb[0] if data.hill_climb else None)
+    elsewhere = frame[frame["task"] != task] if task else frame.iloc[:0]
+    frame = frame[frame["task"] == task] if task else frame
     roster = roster_of(frame, data.participants)
+    if len(elsewhere):
+        roster = roster[~roster["participant_id"].isin(
+            set(elsewhere["participant_id"]) - set(frame["participant_id"]))]
     ctx = Context(plan=plan, endpoint=endpoint_of(endpoint or score or plan.endpoint),
                   window_hours=_hours(data, data.study_end), as_of_hours=_hours(data, now),
                   closed=now >= data.study_end, arms=[], roster=roster,
                   all_arms=sorted(set(roster["arm"]) | set(data.arms)),
-                  band_draws=band_draws)
+                  band_draws=band_draws, task=task)
     ctx.arms = _compared_arms(plan, data, roster)
     result, sentence = primary_result(frame, ctx)
     tables: dict[str, pd.DataFrame] = {
@@ -198,6 +207,8 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     tables["activity"] = activity(frame, window_hours=ctx.window_hours,
                                   as_of=ctx.as_of_hours, roster=roster)
     tables["public_private_gap"] = public_private_gap(frame)
+    if len(elsewhere):
+        tables["other_tasks"] = best_per_task(elsewhere)
     if items is not None:
         tables["paired_bootstrap"] = _best_attempts_compared(frame, items)
     if not data.generalization.empty:
@@ -307,7 +318,8 @@ def write_report(data: StudyData, out: Path, *, title: str = "w2s-arena study re
 border-bottom:1px solid #ddd;text-align:right}}h2{{margin-top:2.2rem}}
 .primary{{border-left:4px solid #333;padding:.5rem 1rem;background:#f6f6f6}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Endpoint: <b>{html.escape(ENDPOINTS[ctx.endpoint])}</b>. {len(frame)} finished attempts
+<p>Task: <b>{html.escape(ctx.task or "all")}</b>. Endpoint:
+<b>{html.escape(ENDPOINTS[ctx.endpoint])}</b>. {len(frame)} finished attempts
 of {len(ctx.roster)} enrolled participants; window {data.study_start:%Y-%m-%d %H:%M} →
 {data.study_end:%Y-%m-%d %H:%M} UTC, read at hour {ctx.as_of_hours:.1f}. Written {stamp}.</p>
 <h2>Primary comparison — {html.escape(ctx.label.lower())}</h2>

@@ -99,3 +99,21 @@ def thresholds_wide(long: pd.DataFrame) -> pd.DataFrame:
     shown = long.assign(cell=long.apply(cell, axis=1),
                         column=[f"pgr≥{t:g}" for t in long["threshold"]])
     return shown.pivot(index="arm", columns="column", values="cell").reset_index()
+
+
+def best_per_task(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per participant and task: scored attempts, the best public score and its attempt's
+    private score — for results read on another task than the study's endpoint."""
+    scored = frame[frame["status"].eq("scored") & frame["public_pgr"].notna()]
+    if scored.empty:
+        return pd.DataFrame(columns=["task", "display_name", "arm", "attempts", "best_public",
+                                     "its_private"])
+    best = scored.loc[scored.groupby(["participant_id", "task"])["public_pgr"].idxmax()]
+    counts = scored.groupby(["participant_id", "task"]).size()
+    return pd.DataFrame({
+        "task": best["task"].to_numpy(), "display_name": best["display_name"].to_numpy(),
+        "arm": best["arm"].to_numpy(),
+        "attempts": [int(counts[(p, t)]) for p, t in zip(best["participant_id"], best["task"],
+                                                         strict=True)],
+        "best_public": best["public_pgr"].to_numpy(),
+        "its_private": best["private_pgr"].to_numpy()}).sort_values(["task", "display_name"])

@@ -8,11 +8,13 @@ Targets: every analyst page query ≤ 1 s, the whole report ≤ 10 s.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import pandas as pd
 
 from analysis.data import from_exports
 from analysis.figures import frontier_figure
-from analysis.frames import AXES, attempts_frame
+from analysis.frames import AXES, DataWarning, Prices, attempts_frame
 from analysis.report import build_tables, write_report
 from benchmarks.report import write_section
 from participants.sdk import ArenaClient
@@ -103,8 +105,11 @@ def main() -> None:
         populate(data_dir)
         generate_s = time.perf_counter() - started
         port = 8793
+        # The synthetic attempts carry no chained score records (no runner scored them), so
+        # the start-up audit would refuse them: serve anyway.
         server = subprocess.Popen([sys.executable, "-m", "study.cli", "serve", "--data-dir",
-                                   str(data_dir), "--port", str(port), "--slots", "0"],
+                                   str(data_dir), "--port", str(port), "--slots", "0",
+                                   "--allow-broken-chain"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             with ArenaClient(f"http://127.0.0.1:{port}", admin, timeout=120) as api:
@@ -113,17 +118,26 @@ def main() -> None:
 
                 def load():
                     return from_exports(api.export, study_start=pd.Timestamp(study.starts_at),
-                                        study_end=pd.Timestamp(study.ends_at))
+                                        study_end=pd.Timestamp(study.ends_at),
+                                        plan=study.analysis, arms=study.arms,
+                                        hill_climb=study.tasks.get("hill_climb", []))
 
                 load_s, data = timed(load)
-                frame_s, frame = timed(lambda: attempts_frame(
-                    data.attempts, study_start=data.study_start, sessions=data.sessions,
-                    usage=data.usage, flags=data.flags, gpu_hour_price=2.0))
-                figure_s = {axis: timed(lambda a=axis: frontier_figure(frame, x=a))[0]
-                            for axis in AXES}
-                tables_s, _ = timed(lambda: build_tables(data, gpu_hour_price=2.0))
-                report_s, _ = timed(lambda: write_report(
-                    load(), Path(tmp) / "report.html", gpu_hour_price=2.0), repeats=1)
+                prices = Prices(cpu_hour=0.1, gpu_hour=2.0)
+                # As of the window's end: every curve runs the whole 168 hours.
+                end = data.study_end
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DataWarning)
+                    frame_s, frame = timed(lambda: attempts_frame(
+                        data.attempts, study_start=data.study_start, study_end=end,
+                        as_of=end, sessions=data.sessions, usage=data.usage, flags=data.flags,
+                        prices=prices))
+                    figure_s = {axis: timed(lambda a=axis: frontier_figure(frame, x=a))[0]
+                                for axis in AXES}
+                    tables_s, _ = timed(lambda: build_tables(data, prices=prices, as_of=end))
+                    report_s, _ = timed(lambda: write_report(
+                        load(), Path(tmp) / "report.html", prices=prices, as_of=end),
+                        repeats=1)
         finally:
             server.terminate()
             server.wait(30)
@@ -134,17 +148,22 @@ def main() -> None:
         f"- Load (Parquet exports of attempts, sessions, flags, usage over HTTP): "
         f"**{load_s:.2f} s**.",
         f"- Attempt frame with all five time axes: **{frame_s:.2f} s**.",
-        "- Frontier figure per axis: " + ", ".join(f"{a} **{t:.2f} s**"
-                                                  for a, t in figure_s.items()) + ".",
-        f"- All tables (thresholds on every axis, area, activity, public-private gap): "
-        f"**{tables_s:.2f} s**.",
-        f"- The whole report (exports, five figures, tables, HTML, CSV and Parquet), without "
-        f"bootstrap bands (synthetic attempts have no stored predictions): **{report_s:.1f} s** "
-        "(target ≤ 10 s).",
-        f"- A page query on the analyst page (exports cached for 30 s; a filter change rebuilds "
-        f"the frame and one figure): about **{frame_s + max(figure_s.values()):.2f} s** "
-        "(target ≤ 1 s).",
+        "- Gap-closure figure per axis (participant curves, each arm's median with a band of "
+        "2,000 participant resamples, best in arm, attempts): " + ", ".join(
+            f"{a} **{t:.2f} s**" for a, t in figure_s.items()) + ".",
+        f"- All tables (the pre-registered comparison, participants, matched comparisons, "
+        f"thresholds on every axis with censoring, Kaplan–Meier, area, activity, public-private "
+        f"gap): **{tables_s:.2f} s**.",
+        f"- The whole report (exports, five gap-closure figures, the histogram, trajectories "
+        f"when small enough, tables, HTML, CSV and Parquet), without per-attempt intervals "
+        f"(synthetic attempts have no stored predictions): **{report_s:.1f} s** (target ≤ 10 s).",
+        f"- A filter change on the analyst page (exports and tables cached for 30 s; it redraws "
+        f"one figure): about **{max(figure_s.values()):.2f} s** (target ≤ 1 s); the first view "
+        f"also builds the tables.",
     ]
+    # The machine may be shared: say how busy it was, since every figure above scales with it.
+    rows.append(f"- Load average at the end of the run: {os.getloadavg()[0]:.1f} on "
+                f"{os.cpu_count()} cores.")
     write_section("Analysis at 100,000 attempts (issue 6)", "\n".join(rows))
     print("\n".join(rows))
 

@@ -242,7 +242,8 @@ def register_analysis(app: typer.Typer) -> None:
             data = from_exports(api.export, study_start=pd.Timestamp(study.starts_at),
                                 study_end=pd.Timestamp(study.ends_at),
                                 generalization=[g.model_dump() for g in api.generalization()],
-                                plan=study.analysis, arms=study.arms)
+                                plan=study.analysis, arms=study.arms,
+                                hill_climb=study.tasks.get("hill_climb", []))
             labour = labour_hour_price if labour_hour_price is not None else float(
                 study.analysis.get("labour_hour_price", 0.0))
             prices = Prices(cpu_hour=cpu_hour_price, gpu_hour=gpu_hour_price,

@@ -128,6 +128,9 @@ class AnalysisPlan(_Strict):
     axis: Literal["calendar_hours", "own_hours", "active_hours", "compute_hours", "dollars"] = \
         "calendar_hours"
     at: float | None = Field(None, gt=0)  # t on the axis; unset: the window's length in hours
+    # PGRs of different tasks are not comparable: the endpoint is read on one hill-climb task
+    # (unset: the first). Imported results are drawn as their own arm per task, never merged.
+    task: str | None = None
     alpha: float = Field(0.05, gt=0, lt=1)
     unit: Literal["participant"] = "participant"
     test: Literal["permutation", "pooled_t"] = "permutation"
@@ -186,6 +189,9 @@ class ProtocolSpec(_Strict):
         compared = self.analysis.arms
         if compared and (len(compared) != 2 or set(compared) - set(names)):
             raise ValueError(f"analysis.arms must name two of the arms {names}: {compared}")
+        if self.analysis.task and self.analysis.task not in self.tasks.hill_climb:
+            raise ValueError(f"analysis.task {self.analysis.task!r} is not a hill-climb task "
+                             f"{self.tasks.hill_climb}")
         return self
 
     def budget_for(self, arm: str) -> BudgetSpec:

@@ -24,7 +24,8 @@ def load(url: str, token: str) -> StudyData:
             api.export, study_start=pd.Timestamp(study.starts_at),
             study_end=pd.Timestamp(study.ends_at),
             generalization=[g.model_dump() for g in api.generalization()],
-            plan=study.analysis, arms=study.arms)
+            plan=study.analysis, arms=study.arms,
+            hill_climb=study.tasks.get("hill_climb", []))
 
 
 @st.cache_data(ttl=30, show_spinner="Building the tables…")

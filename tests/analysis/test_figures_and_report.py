@@ -184,3 +184,18 @@ def test_trajectories_one_participant_at_a_time():
     assert list(public.y) == [0.8, 0.3]  # every attempt a point, not only improvements
     one = participant_figure(_one_improvement(), "h1")
     assert one.layout.title.text == "h1 (human)" and len(one.data) == 3
+
+
+def test_everything_is_read_on_one_task_and_other_tasks_get_a_table():
+    data = _study()
+    aar = data.attempts[data.attempts["participant_id"] == "ai-0"].assign(
+        participant_id="aar", display_name="imported: AAR", arm="imported",
+        participant_kind="imported", task="chat-0115", public_pgr=0.97, private_pgr=0.97)
+    data.attempts = pd.concat([data.attempts, aar.assign(id="aar-" + aar["id"])])
+    data.hill_climb = ["t"]
+    frame, tables, ctx, _ = build_tables(data, as_of=T0 + pd.Timedelta(hours=200))
+    assert ctx.task == "t" and set(frame["task"]) == {"t"}
+    assert "aar" not in set(ctx.roster["participant_id"])  # never on the live task's curves
+    other = tables["other_tasks"].set_index("display_name")
+    assert other.loc["imported: AAR", "task"] == "chat-0115"
+    assert other.loc["imported: AAR", "best_public"] == 0.97

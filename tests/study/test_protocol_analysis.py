@@ -38,6 +38,7 @@ def test_the_default_protocol_preregisters_human_against_ai():
     ('axis = "minutes"', "analysis.axis"),
     ("alpha = 1.5", "analysis.alpha"),
     ('unit = "attempt"', "analysis.unit"),
+    ('task = "chat-0115"', "analysis.task 'chat-0115' is not a hill-climb task"),
 ])
 def test_a_bad_plan_is_refused_with_its_field(table, message):
     with pytest.raises(InvalidError, match=message):
