@@ -36,7 +36,7 @@ ATTEMPTS = 40  # a participant a few days in (queued: the server runs no worker 
 def _switch(page, link: str, heading: str) -> float:
     started = time.perf_counter()
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
     return time.perf_counter() - started
 

@@ -130,7 +130,9 @@ def test_sign_in_submit_watch_scored_post_and_leaderboard(arena, workspace, page
     vanilla = page.get_by_test_id("stExpander").filter(
         has=page.get_by_text("vanilla", exact=True))
     vanilla.locator("summary").click()
+    settle(page)
     vanilla.get_by_role("button", name="Open in the editor").click()
+    expect(page).to_have_url(re.compile(r"/editor$"))
     expect(page.get_by_role("heading", name="Method editor")).to_be_visible()
     expect(page.get_by_text("Editing: baseline vanilla")).to_be_visible()
     expect(ace(page)).to_contain_text("def run(ctx):")
