@@ -69,20 +69,19 @@ def test_kill_9_of_the_server_mid_run_requeues_once(server):
                      "attempt_started", "attempt_scored"]
 
 
-def test_a_method_process_killed_from_outside_is_an_infrastructure_fault(server):
+def test_a_method_process_killed_from_outside_is_charged_without_evidence(server):
+    """bubblewrap reports 137 both for a SIGKILL from outside and for the method's own
+    `os._exit(137)`, and an exit code is never evidence of an infrastructure fault (it was free
+    compute: each one reran and refunded the attempt). Without evidence the runner observed
+    itself — a server stop (the test above), its cgroup's OOM counter, a lost worker — the
+    seed is the method's failure, charged; and the runner keeps serving."""
     quinn = server.participant("quinn")
     view = quinn.submit(SLEEPY.format(seconds=6), "rt_sentiment")
-    for round_ in (1, 2):
-        pids = wait_for(method_pids)
-        wait_for(lambda r=round_: quinn.attempt(view.id).tries == r)
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-        if round_ == 1:
-            wait_for(lambda: quinn.attempt(view.id).tries == 2 or
-                     quinn.attempt(view.id).status is AttemptStatus.QUEUED)
+    for pid in wait_for(method_pids):
+        os.kill(pid, signal.SIGKILL)
     done = quinn.wait(view.id, poll=0.1, timeout=60)
-    assert done.status is AttemptStatus.FAILED and done.error_kind == "infrastructure"
-    assert "refunded" in done.error
-    assert quinn.quota().attempts_used == 0  # lost twice to infrastructure: not charged
+    assert done.status is AttemptStatus.FAILED and done.error_kind == "exit code 137"
+    assert done.tries == 1  # not requeued
+    assert quinn.quota().attempts_used == 1  # charged
     again = quinn.wait(quinn.submit(SLEEPY.format(seconds=0), "rt_sentiment").id, poll=0.1)
     assert again.status is AttemptStatus.SCORED  # and the runner kept serving
