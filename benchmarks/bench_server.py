@@ -1,4 +1,5 @@
-"""Study-server speed on loopback: submit-to-queued latency and status-poll throughput.
+"""Study-server speed on loopback: submit-to-queued latency, status-poll throughput, and what
+clients waiting on attempts cost the server (long-polls against once-a-second polling).
 
 Usage: python -m benchmarks.bench_server
 A real `arena serve` process with no worker slots (so the runner's CPU use does not blur the
@@ -9,14 +10,18 @@ with 9 concurrent pollers.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from benchmarks.report import write_section
+from benchmarks.server_load import ledger, run_mix
 from participants.sdk import ArenaClient
 from study.protocol import load_protocol
 from study.server import create_study
@@ -25,12 +30,19 @@ REPO = Path(__file__).resolve().parent.parent
 SUBMITS = 400
 POLLERS = 9
 POLL_SECONDS = 10.0
+WAITERS = 50
+WINDOW_S = 20.0
+LONG_POLL_S = 60.0
+WAKES = 15
+LOAD_SECONDS = 90.0
 METHOD = (REPO / "baselines" / "vanilla.py").read_text()
 
 
 def _protocol(folder: Path) -> Path:
     text = (REPO / "tests" / "protocols" / "small.toml").read_text()
     text = text.replace("attempts_per_day = 5", "attempts_per_day = 100000")
+    # Submits reserve seeds × attempt_seconds of compute: make room for every queued one.
+    text = text.replace("compute_seconds_per_day = 3600", "compute_seconds_per_day = 1e9")
     path = folder / "bench.toml"
     path.write_text(text)
     return path
@@ -77,6 +89,7 @@ def main() -> None:
             total = sum(queue.get() for _ in pollers)
             for p in pollers:
                 p.join()
+            waiting = _long_polls(url, server.pid, token)
         finally:
             server.terminate()
             server.wait(20)
@@ -92,7 +105,112 @@ def main() -> None:
         "pollers share the two cores with the server.",
     ]
     write_section("Study server (issue 3)", "\n".join(lines))
-    print("\n".join(lines))
+    mix = _load_mix()
+    write_section("Study server: waiting clients (issue 11)", waiting + "\n" + mix)
+    print("\n".join(lines) + "\n" + waiting + "\n" + mix)
+
+
+def _load_mix() -> str:
+    """The 14-client mix on a server with one worker slot, for LOAD_SECONDS, then its
+    ledger (benchmarks.server_load): none lost, none run twice, the audit agrees."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        text = _protocol(folder).read_text().replace("dry_runs_per_day = 3",
+                                                     "dry_runs_per_day = 100000")
+        (folder / "bench.toml").write_text(text)
+        data_dir = folder / "study"
+        admin_token = create_study(data_dir, load_protocol(folder / "bench.toml")).token
+        port = 8792
+        server = subprocess.Popen([sys.executable, "-m", "study.cli", "serve", "--data-dir",
+                                   str(data_dir), "--port", str(port), "--slots", "1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = time.monotonic()
+        try:
+            with ArenaClient(f"http://127.0.0.1:{port}", admin_token) as admin:
+                admin.wait_ready(timeout=300, poll=0.2)
+            tally = run_mix(f"http://127.0.0.1:{port}", admin_token, seconds=LOAD_SECONDS)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(60)
+        took = time.monotonic() - started
+        books = ledger(data_dir, tally)
+    return (f"- Load mix: 14 clients (submit + long-poll wait, broken submits, submit + "
+            f"cancel, dry runs, reads) for {LOAD_SECONDS:.0f} s on one worker slot, then the "
+            f"queue drained ({took:.0f} s in all). Ledger: {books['submitted']} submitted = "
+            f"{books['scored']} scored + {books['failed']} failed + {books['timed_out']} "
+            f"timed out + {books['cancelled']} cancelled; none lost, none recorded twice, "
+            f"`arena audit verify` agrees with every row. Actions {books['actions']}; "
+            f"refusals {books['refusals']}.")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, from /proc (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(pid: int, clients, work, seconds: float) -> float:
+    """The server's CPU share (of one core) while `clients` each run `work` for `seconds`."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=work, args=(c, stop), daemon=True) for c in clients]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)  # every client has made its first request
+    before, started = _cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    used = (_cpu_seconds(pid) - before) / (time.monotonic() - started)
+    stop.set()
+    return used
+
+
+def _wait_once(client: ArenaClient, attempt_id: str, answered: list[float]) -> None:
+    client.attempt(attempt_id, wait=LONG_POLL_S)
+    answered.append(time.monotonic())
+
+
+def _long_polls(url: str, pid: int, token: str) -> str:
+    """50 clients waiting on 50 queued attempts (no worker: nothing finishes): the server's CPU
+    with long-polls, against the same clients polling once a second (the old `wait`); then how
+    fast a waiting client learns of a change."""
+    with ArenaClient(url, token) as submitter:
+        ids = [submitter.submit(METHOD, "rt_sentiment", note=f"wait {i}").id
+               for i in range(WAITERS)]
+    clients = [(ArenaClient(url, token, timeout=90), attempt_id) for attempt_id in ids]
+
+    def long_poll(client_and_id, stop) -> None:
+        client, attempt_id = client_and_id
+        while not stop.is_set():
+            client.attempt(attempt_id, wait=LONG_POLL_S)
+
+    def poll(client_and_id, stop) -> None:
+        client, attempt_id = client_and_id
+        while not stop.wait(1.0):
+            client.attempt(attempt_id)
+
+    idle = _server_cpu(pid, [], poll, WINDOW_S)
+    polling = _server_cpu(pid, clients, poll, WINDOW_S)
+    waiting = _server_cpu(pid, clients, long_poll, WINDOW_S)
+    wakes = []
+    with ArenaClient(url, token) as canceller:
+        for client, attempt_id in clients[:WAKES]:
+            answered: list[float] = []
+            waiter = threading.Thread(target=_wait_once, args=(client, attempt_id, answered))
+            waiter.start()
+            time.sleep(0.5)  # parked on the server
+            asked = time.monotonic()
+            canceller.cancel(attempt_id)
+            waiter.join()
+            wakes.append((answered[0] - asked) * 1000)
+    for client, _ in clients:
+        client.close()
+    return "\n".join([
+        f"- Server CPU (share of one core) with {WAITERS} clients waiting on queued attempts "
+        f"for {WINDOW_S:.0f} s: idle **{idle:.3f}**, polling once a second (the old `wait`) "
+        f"**{polling:.3f}**, long-polling (`?wait={LONG_POLL_S:.0f}`) **{waiting:.3f}**.",
+        f"- A long-polling client learns of a change (here a cancel by another client) in a "
+        f"median **{statistics.median(wakes):.0f} ms** (max {max(wakes):.0f} ms, {WAKES} "
+        "changes), the cancel's own round trip included.",
+    ])
 
 
 if __name__ == "__main__":

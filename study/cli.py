@@ -242,7 +242,9 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
     app_ = create_app(ServerSettings(data_dir=data_dir, slots=slots, gpus=gpus,
                                      allow_broken_chain=allow_broken_chain, backend=backend,
                                      ray_address=ray_address))
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # Long-polls hold their request up to a minute: a shutdown cuts what is still open after
+    # a few seconds (their clients simply ask again) instead of waiting for them.
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     if getattr(app_.state, "fatal", None):
         console.print(f"[red]stopped[/red]: {app_.state.fatal}")
         raise typer.Exit(3)

@@ -40,6 +40,7 @@ def test_a_restart_after_kill_9_leaves_no_orphans(server):
     assert {"method", "attempt"} <= kinds  # the source's copy and the run folder
     assert groups or cgroup_problem() is not None  # where cgroups exist, the run has some
     assert stat.S_IMODE(work_root().stat().st_mode) == 0o700
+    assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700  # the sources in DuckDB too
     assert any((f / "method.py").exists() or (f / "method" / "method.py").exists()
                for f in folders)
     mine = [pid for pid in method_pids() if _in_cgroup_of(pid, dead)] or method_pids()

@@ -12,7 +12,7 @@ PER_ATTEMPT = {"id", "participant_id", "display_name", "arm", "participant_kind"
                "submitted_at", "queued_at", "started_at", "heartbeat_at", "finished_at",
                "idempotency_key", "public_pgr", "public_pgr_se", "public_accuracy", "private_pgr",
                "private_pgr_se", "private_accuracy", "scores_json", "wall_seconds",
-               "cpu_seconds", "peak_mb"}
+               "cpu_seconds", "slot_seconds", "peak_mb"}
 
 
 def test_human_and_agent_rows_differ_only_in_participant_fields(server):
