@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from analysis.palette import arm_color
 from study.records import AttemptStatus, AttemptView
+
+
+def arm_colors(arms: pd.Series) -> dict[str, str]:
+    """The analysis' one palette: an arm has the same colour here, in the report and exports."""
+    return {arm: arm_color(arm) for arm in arms.unique()}
 
 
 def scored_frame(views: list[AttemptView], arms: dict[str, str | None] | None = None
@@ -26,13 +34,25 @@ def scored_frame(views: list[AttemptView], arms: dict[str, str | None] | None = 
     return frame
 
 
+def to_now(frame: pd.DataFrame, now: dt.datetime | None = None) -> pd.DataFrame:
+    """Each arm's best held until now: a step line that stops at the last improvement (or a
+    single dot for one improvement) would read as "this arm stopped"."""
+    if frame.empty:
+        return frame
+    now = now or dt.datetime.now(dt.UTC)
+    last = frame.groupby("arm", sort=False).tail(1).assign(finished_at=now, pgr=None,
+                                                          attempt="now")
+    return pd.concat([frame, last], ignore_index=True)
+
+
 def best_so_far(views: list[AttemptView]) -> go.Figure:
-    """My public PGR per attempt and my best so far, over wall-clock time."""
+    """My public PGR per attempt and my best so far, over wall-clock time, held until now."""
     frame = scored_frame(views)
+    steps = to_now(frame)
     fig = go.Figure()
     fig.add_scatter(x=frame["finished_at"], y=frame["pgr"], mode="markers", name="attempt",
                     text=frame["attempt"], hovertemplate="%{text}: PGR %{y:.2f}<extra></extra>")
-    fig.add_scatter(x=frame["finished_at"], y=frame["best"], mode="lines", name="best so far",
+    fig.add_scatter(x=steps["finished_at"], y=steps["best"], mode="lines", name="best so far",
                     line={"shape": "hv", "width": 3})
     fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="public PGR",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360,
@@ -48,7 +68,7 @@ def attempts_over_time(views: list[AttemptView], arms: dict[str, str | None]) ->
     frame = frame.sort_values("submitted_at", kind="stable")
     frame["attempts"] = frame.groupby("arm").cumcount() + 1
     fig = px.line(frame, x="submitted_at", y="attempts", color="arm", line_shape="hv",
-                  markers=True)
+                  markers=True, color_discrete_map=arm_colors(frame["arm"]))
     fig.update_layout(xaxis_title="submitted at (UTC)", yaxis_title="attempts (cumulative)",
                       height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
@@ -56,9 +76,9 @@ def attempts_over_time(views: list[AttemptView], arms: dict[str, str | None]) ->
 
 def frontier(views: list[AttemptView], arms: dict[str, str | None]) -> go.Figure:
     """Best public PGR per arm over time: the first look at how fast each arm closes the gap."""
-    frame = scored_frame(views, arms)
+    frame = to_now(scored_frame(views, arms))
     fig = px.line(frame, x="finished_at", y="best", color="arm", line_shape="hv", markers=True,
-                  hover_data=["attempt", "pgr"])
+                  hover_data=["attempt", "pgr"], color_discrete_map=arm_colors(frame["arm"]))
     fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="best public PGR",
                       height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig

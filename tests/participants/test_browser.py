@@ -88,7 +88,16 @@ def errors_of(page: Page) -> list[str]:
 
 
 def shot(page: Page, name: str) -> None:
-    page.wait_for_timeout(600)  # let the last rerun paint
+    """A 1440×900 screenshot once the page has finished: no run, no spinner, charts drawn."""
+    settle(page)
+    expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=60_000)
+    # Cached functions' spinners (the analyst pages' "Building the tables…", "Loading…").
+    expect(page.get_by_text(re.compile(r"^(Building|Loading) .*…$"))).to_have_count(
+        0, timeout=120_000)
+    charts = page.get_by_test_id("stPlotlyChart")
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached()
+    page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / f"workspace-{name}.png"))
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
+import pandas as pd
 
 from participants.sdk import ArenaAPIError
 from participants.workspace import charts, views
 from participants.workspace.editor import check_upload, precheck
 from participants.workspace.errors import describe_error, format_seconds
-from study.records import AttemptStatus, AttemptView, ScoreView
+from study.records import AttemptStatus, AttemptView, ScoreView, SeedRunView
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -91,3 +92,47 @@ def test_frontier_is_per_arm():
     assert frame.groupby("arm")["best"].max().to_dict() == {"ai": 0.5, "human": 0.3}
     assert {t.name for t in charts.frontier(runs, arms).data} == {"human", "ai"}
     assert {t.name for t in charts.attempts_over_time(runs, arms).data} == {"human", "ai"}
+
+
+def test_one_improvement_is_held_as_a_line_to_now_in_the_arms_colour():
+    runs = [attempt(1, pgr=0.4, who="h")]
+    fig = charts.frontier(runs, {"h": "human"})
+    [trace] = fig.data
+    assert len(trace.x) == 2 and list(trace.y) == [0.4, 0.4]  # a line to now, not a dot
+    held_until = pd.Timestamp(trace.x[-1]).tz_localize(None)
+    assert held_until > pd.Timestamp(T0).tz_localize(None) + pd.Timedelta(days=300)  # now
+    assert trace.line.color == "#1f77b4"  # the analysis' colour for "human"
+    steps = charts.best_so_far(runs).data[1]
+    assert list(steps.y) == [0.4, 0.4]
+
+
+def test_seed_progress_and_per_seed_rows():
+    run = SeedRunView(seed=7, state="running", done=3, total=8)
+    assert views.seed_progress(run) == (3 / 8, "seed 7 · running · 3 / 8")
+    assert views.seed_progress(SeedRunView(seed=7, state="running"))[0] == 0.0
+    assert views.seed_progress(SeedRunView(seed=7, state="ok", wall_seconds=12))[1] == \
+        "seed 7 · ok in 12s"
+    done = attempt(8, pgr=0.3, seed_runs=[SeedRunView(seed=1, state="ok", wall_seconds=3),
+                                          SeedRunView(seed=2, state="ok", wall_seconds=4)])
+    assert list(views.per_seed_frame(done).columns) == ["seed", "state", "wall"]  # hidden
+    done.public.pgr_per_seed = [0.25, 0.35]
+    assert views.per_seed_frame(done)["public PGR"].tolist() == [0.25, 0.35]
+
+
+def test_score_text_prefers_the_servers_interval():
+    scored = attempt(9, pgr=0.31)
+    assert views.pgr_text(scored) == "0.31 ± 0.02"
+    scored.public.pgr_ci95 = (0.22, 0.40)
+    assert views.pgr_text(scored) == "0.31 [0.22, 0.40]"
+    scored.public.shown = "0.31 [0.22, 0.40]"
+    assert views.pgr_text(scored) == scored.public.shown
+
+
+def test_agent_status_running_idle_stopped():
+    now = T0 + dt.timedelta(hours=1)
+    assert views.agent_status(5, now - dt.timedelta(minutes=2), None, now=now) == "running"
+    assert views.agent_status(5, now - dt.timedelta(minutes=30), None, now=now) == \
+        "idle for 30m 00s"
+    assert views.agent_status(5, now, "dollar budget reached", now=now) == \
+        "stopped: dollar budget reached"
+    assert views.agent_status(0, None, None, now=now) == "no turns"
