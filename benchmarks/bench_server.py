@@ -9,6 +9,7 @@ with 9 concurrent pollers.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -179,8 +180,9 @@ def _long_polls(url: str, pid: int, token: str) -> str:
 
     def long_poll(client_and_id, stop) -> None:
         client, attempt_id = client_and_id
-        while not stop.is_set():
-            client.attempt(attempt_id, wait=LONG_POLL_S)
+        with contextlib.suppress(Exception):  # closed under it at the end: done
+            while not stop.is_set():
+                client.attempt(attempt_id, wait=LONG_POLL_S)
 
     def poll(client_and_id, stop) -> None:
         client, attempt_id = client_and_id
@@ -191,8 +193,10 @@ def _long_polls(url: str, pid: int, token: str) -> str:
     polling = _server_cpu(pid, clients, poll, WINDOW_S)
     waiting = _server_cpu(pid, clients, long_poll, WINDOW_S)
     wakes = []
-    with ArenaClient(url, token) as canceller:
-        for client, attempt_id in clients[:WAKES]:
+    for client, _ in clients:  # the parked long-polls of the last phase end with them
+        client.close()
+    with ArenaClient(url, token) as canceller, ArenaClient(url, token, timeout=90) as client:
+        for attempt_id in ids[:WAKES]:
             answered: list[float] = []
             waiter = threading.Thread(target=_wait_once, args=(client, attempt_id, answered))
             waiter.start()
@@ -201,8 +205,6 @@ def _long_polls(url: str, pid: int, token: str) -> str:
             canceller.cancel(attempt_id)
             waiter.join()
             wakes.append((answered[0] - asked) * 1000)
-    for client, _ in clients:
-        client.close()
     return "\n".join([
         f"- Server CPU (share of one core) with {WAITERS} clients waiting on queued attempts "
         f"for {WINDOW_S:.0f} s: idle **{idle:.3f}**, polling once a second (the old `wait`) "
