@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 
 import pandas as pd
 
@@ -11,6 +12,15 @@ from participants.workspace.errors import format_seconds
 from study.records import ACTIVE, AttemptStatus, AttemptView, ForumPostView, SeedRunView
 
 FORUM_KINDS = ("result", "hypothesis", "insight", "error")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def plain(text: str | None) -> str:
+    """Text a method or a participant wrote, escaped for Streamlit's markdown: an exception
+    message shows as typed and cannot draw a link or load an image into the page."""
+    return _MARKDOWN.sub(r"\\\1", text or "")
 
 
 def short(attempt_id: str) -> str:

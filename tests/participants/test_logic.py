@@ -136,3 +136,9 @@ def test_agent_status_running_idle_stopped():
     assert views.agent_status(5, now, "dollar budget reached", now=now) == \
         "stopped: dollar budget reached"
     assert views.agent_status(0, None, None, now=now) == "no turns"
+
+
+def test_text_a_method_wrote_cannot_draw_markdown():
+    shown = views.plain("boom ![x](http://evil/p.png) [click](http://e) *b*")
+    assert "![x](" not in shown and "[click](" not in shown and "*b*" not in shown
+    assert shown.replace("\\", "") == "boom ![x](http://evil/p.png) [click](http://e) *b*"

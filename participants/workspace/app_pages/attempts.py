@@ -110,7 +110,8 @@ def scores_section(view: AttemptView) -> None:
 
 def output_section(view: AttemptView) -> None:
     if view.error:
-        st.error(f"{view.error_kind or 'error'}: {view.error}", icon=":material/error:")
+        st.error(f"{view.error_kind or 'error'}: {views.plain(view.error)}",
+                 icon=":material/error:")
     if view.traceback:
         with st.expander("Traceback", expanded=True):
             st.code(view.traceback, language="python")
@@ -119,13 +120,14 @@ def output_section(view: AttemptView) -> None:
         st.subheader("Output per seed")
         for tab, run in zip(st.tabs([f"seed {r.seed}" for r in outputs]), outputs, strict=True):
             if run.error:
-                tab.caption(f"error: {run.error}")
+                tab.caption(f"error: {views.plain(run.error)}")
             tab.code(run.log_tail or "(no output)", language="text")
     elif view.log_tail:
         with st.expander("Log tail"):
             st.code(view.log_tail, language="text")
     st.caption(f"seeds {view.seeds} · tries {view.tries} · code sha256 "
-               f"{view.code_sha256[:12]}" + (f" · note: {view.note}" if view.note else ""))
+               f"{view.code_sha256[:12]}" + (f" · note: {views.plain(view.note)}"
+                                             if view.note else ""))
 
 
 def detail(attempt_id: str) -> None:

@@ -71,7 +71,7 @@ if posts is not None and not posts:
             "No posts match." if query.strip() else "No posts yet.")
 for post in posts or []:
     with st.container(border=True):
-        st.markdown(f"#### {post.title}")
+        st.markdown(f"#### {views.plain(post.title)}")
         st.caption(views.post_header(post, mine=post.participant_id == me))
         st.markdown(post.body)
         if not only:
