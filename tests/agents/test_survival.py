@@ -126,6 +126,8 @@ def test_a_post_replayed_after_a_crash_is_posted_once(make_agent):
         assert resumed.state.results == {} and resumed.state.starts  # what the kill left
         resumed.run()
     assert [p.title for p in client.forum()] == ["once"]
+    index = (agent.config.workspace / "forum" / "INDEX.md").read_text()
+    assert "[insight] once" in index  # the harness mirrored the forum into the workspace
 
 
 # --------------------------------------------------------------------------------- outages

@@ -6,6 +6,7 @@ import ast
 import io
 import json
 import tarfile
+import time
 
 import pandas as pd
 import pytest
@@ -162,3 +163,19 @@ def test_the_participant_bundle_download_holds_train_only(exp_server, rt_task):
     with pytest.raises(ArenaAPIError) as unknown:
         ann.participant_bundle("no_such_task")
     assert unknown.value.status == 404
+
+
+def test_an_experiment_lost_with_its_server_is_failed_uncharged_at_restart(exp_server):
+    dora = exp_server.participant("dora")
+    lost = dora.experiment("import time\n\ndef run(ctx):\n    time.sleep(60)\n", "rt_sentiment")
+    deadline = time.monotonic() + 120
+    while dora.get_experiment(lost.id).status != "running":
+        assert time.monotonic() < deadline, "the experiment never started"
+        time.sleep(0.5)
+    exp_server.kill()
+    exp_server.start()
+    after = dora.get_experiment(lost.id)
+    assert after.status == "failed" and "server stopped" in after.error
+    assert after.wall_seconds == 0
+    again = dora.wait_experiment(dora.experiment(SLEEP, "rt_sentiment").id, timeout=600)
+    assert again.status == "finished"  # the lost one holds nothing
