@@ -177,4 +177,5 @@ def test_the_head_anchors_history(tmp_path, vanilla_result):
                    key=key)
     assert verify(data_dir).returncode == 0  # the key's holder fools the chain alone ...
     proc = verify(data_dir, "--anchor", anchor)
-    assert proc.returncode == 1 and "no longer carries the anchored hash" in proc.stdout  # ... not the anchor
+    # ... but not the anchor:
+    assert proc.returncode == 1 and "no longer carries the anchored hash" in proc.stdout

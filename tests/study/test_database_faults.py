@@ -115,12 +115,21 @@ def test_a_full_disk_answers_json_and_a_fatal_error_heals(live, small_disk):
     assert refused.headers["content-type"] == "application/json"
     assert refused.json()["code"] in ("database_error", "database_unavailable")
     make_fatal(platform.db)
+    os.remove(filler)
+    # While the file cannot be opened, health says so (503) and requests answer JSON errors.
+    real = small_disk / "study" / "study.duckdb"
+    real.rename(real.with_suffix(".away"))
+    real.write_bytes(b"not a database")
+    broken = client.get("/v1/health")
+    assert broken.status_code == 503 and not broken.json()["database"]["ok"]
+    assert client.get("/v1/study").json()["code"] in ("database_error", "database_unavailable",
+                                                      "internal")
+    real.with_suffix(".away").replace(real)
     # Before: every request answered 500 until a restart. Now the next call reconnects.
     health = client.get("/v1/health")
     assert health.status_code == 200 and health.json()["database"]["ok"], health.text
     names = [p["display_name"] for p in client.get("/v1/admin/participants").json()]
     assert "kept" in names
-    os.remove(filler)
     added = client.post("/v1/admin/participants", json={"display_name": "after", "arm": "human"})
     assert added.status_code == 201, added.text
 
