@@ -105,7 +105,7 @@ def sign_in(page: Page, url: str, token: str, heading: str = "Task brief") -> No
     page.goto(url)
     page.get_by_label("Participant token", exact=True).fill(token)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
 
 
 def settle(page: Page) -> None:
@@ -116,7 +116,7 @@ def settle(page: Page) -> None:
 
 def go(page: Page, link: str, heading: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
 
 
 def ace(page: Page):
@@ -214,7 +214,7 @@ def test_deep_link_shows_live_progress_and_metrics(arena, workspace, page):
     sign_in(page, workspace.url, tao.token)
     view = tao.submit(SLOW, "rt_sentiment")
     page.goto(f"{workspace.url}/attempts?attempt={view.id}")
-    expect(page.get_by_role("heading", name="My attempts")).to_be_visible()
+    expect(page.get_by_role("heading", name="My attempts", exact=True)).to_be_visible()
     expect(page.get_by_role("combobox", name="Attempt")).to_have_value(re.compile(view.id[:12]))
     running = page.get_by_text(PROGRESS)
     expect(running.first).to_be_visible(timeout=120_000)
@@ -244,6 +244,9 @@ def test_every_page_at_1440x900_without_console_errors(arena, workspace, page):
     uma = arena.participant("uma-pages")
     uma.submit("def run(ctx):\n    raise ValueError('for the screenshot')\n", "rt_sentiment")
     sign_in(page, workspace.url, uma.token)
+    # .streamlit/config.toml: no Deploy button or developer menu for participants.
+    expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
+    expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
     for link, heading, name in PAGES:
         go(page, link, heading)
         shot(page, name)

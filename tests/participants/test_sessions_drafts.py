@@ -61,3 +61,16 @@ def test_a_deep_link_opens_that_attempt(arena, app_for):
     at.query_params["attempt"] = first.id  # someone else's attempt reads as missing
     open_page(at, "attempts")
     assert any("cannot be opened" in str(e.value) for e in at.error)
+
+
+def test_clocked_out_submit_asks_first_and_can_clock_in_on_the_way(arena, app_for):
+    sue = arena.participant("sue-clock")
+    at = open_page(app_for(sue), "editor")
+    assert any("Clocked out" in str(w.value) for w in at.sidebar.warning)  # on every page
+    at.session_state["editor_source"] = "def run(ctx):\n    raise ValueError('x')\n"
+    at.button(key="editor_submit").click().run()
+    assert sue.attempts() == []  # nothing yet: the page asks first
+    assert any("You are clocked out" in str(w.value) for w in at.warning)
+    at.button(key="editor_clock_submit").click().run()
+    assert sue.clock().clocked_in_since is not None and len(sue.attempts()) == 1
+    assert any("Clocked in" in str(s.value) for s in at.sidebar.success)
