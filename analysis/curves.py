@@ -150,10 +150,15 @@ def _median_band(values: np.ndarray, picks: np.ndarray, tail: float
     draws, n = picks.shape
     block = max(1, 4_000_000 // (draws * n))
     low, high = np.empty(distinct.shape[1]), np.empty(distinct.shape[1])
+    columns = np.ascontiguousarray(distinct.T)
     for start in range(0, distinct.shape[1], block):
-        medians = np.median(distinct[:, start:start + block][picks], axis=1)  # draws × block
-        low[start:start + block] = np.quantile(medians, tail, axis=0)
-        high[start:start + block] = np.quantile(medians, 1 - tail, axis=0)
+        # (block, draws, n), sorted along the contiguous last axis: faster than np.median's
+        # partition across the middle axis, and the two middle values give the median.
+        resampled = columns[start:start + block][:, picks]
+        resampled.sort(axis=-1)
+        medians = (resampled[..., (n - 1) // 2] + resampled[..., n // 2]) / 2  # block × draws
+        low[start:start + block] = np.quantile(medians, tail, axis=1)
+        high[start:start + block] = np.quantile(medians, 1 - tail, axis=1)
     return low[back.ravel()], high[back.ravel()]
 
 

@@ -26,7 +26,7 @@ from analysis.palette import REFERENCE_COLOR, arm_color, arm_fill
 # Legends sit below the plot, clear of the x-axis title; the bottom margin makes room.
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 30, "t": 80, "b": 130},
           "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}}
-BAND_POINTS = 120  # the participant-resampled band is computed on at most this many x
+BAND_POINTS = 80  # the participant-resampled band is computed on at most this many x
 
 
 def grid_for(curves: pd.DataFrame, until: float) -> np.ndarray:

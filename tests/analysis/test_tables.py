@@ -67,3 +67,17 @@ def test_thresholds_wide_says_why_not():
     assert wide.loc["ai", "pgr≥0.9"] == "not yet by 50.0"
     assert wide.loc["human", "pgr≥0.5"] == "not yet by 50.0"
     assert thresholds_wide(long.iloc[:0]).columns.tolist() == ["arm"]
+
+
+@pytest.mark.parametrize("people", [4, 5])
+def test_the_band_is_the_spread_of_medians_over_resampled_participants(people):
+    from analysis.curves import _median_band
+
+    rng = np.random.default_rng(people)
+    values = rng.random((people, 7))
+    values[:, 3] = values[:, 2]  # repeated columns share their band
+    picks = rng.integers(0, people, size=(500, people))
+    low, high = _median_band(values, picks, 0.025)
+    medians = np.median(values[picks], axis=1)  # the definition, by brute force
+    assert np.allclose(low, np.quantile(medians, 0.025, axis=0))
+    assert np.allclose(high, np.quantile(medians, 0.975, axis=0))
