@@ -1,4 +1,4 @@
-"""The sidebar of every signed-in page: who is signed in, the clock, sign out.
+"""The sidebar of every signed-in page: who is signed in, the clock, the server's state, sign out.
 
 The clock is here, not only on its page, because active time is an x-axis of the analysis:
 someone who forgot to clock in should see it wherever they are.
@@ -22,6 +22,7 @@ def render() -> None:
                    + (f" · arm {who.arm}" if who.arm else ""))
         if who.role is Role.PARTICIPANT:
             clock_badge()
+        server_status()
         c1, c2 = st.columns(2)
         c1.caption(f"[API docs]({state.server_url()}/docs)")
         if c2.button("Sign out", icon=":material/logout:", key="auth_sign_out"):
@@ -47,3 +48,17 @@ def clock_badge() -> None:
         if st.button("Clock in", key="sidebar_clock_in", type="primary", width="stretch"):
             state.call(state.client().clock_in)
             st.rerun()
+
+
+@st.fragment(run_every=30.0)
+def server_status() -> None:
+    """Say so when attempts cannot run now (a Ray head away, a stalled worker, a full disk):
+    submissions are still accepted and wait in the queue."""
+    report, error = state.call(state.client().health_report)
+    if report is None:
+        st.error(f"Server: unreachable ({error})", icon=":material/cloud_off:")
+        return
+    for problem in report.get("problems", []):
+        st.error(f"Server: {problem}", icon=":material/error:")
+    for warning in report.get("warnings", []):
+        st.warning(f"Runner: {warning}", icon=":material/hourglass_top:")
