@@ -32,6 +32,7 @@ class Tally:
     submitted: set[str] = field(default_factory=set)
     actions: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)  # every API call but the waits
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, action: str, attempt_id: str | None = None) -> None:
@@ -41,8 +42,31 @@ class Tally:
                 self.submitted.add(attempt_id)
 
 
+class _Timed:
+    """The client's calls, timed into the tally (waits are the long-poll's, not latency)."""
+
+    def __init__(self, client: ArenaClient, tally: Tally) -> None:
+        self._client, self._tally = client, tally
+
+    def __getattr__(self, name: str):
+        call = getattr(self._client, name)
+        if name == "wait":
+            return call
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                with self._tally.lock:
+                    self._tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+        return timed
+
+
 def _client_loop(client: ArenaClient, seed: int, until: float, tally: Tally) -> None:
     rng = random.Random(seed)
+    client = _Timed(client, tally)  # type: ignore[assignment]
     while time.monotonic() < until:
         roll = rng.random()
         try:
@@ -72,12 +96,15 @@ def _client_loop(client: ArenaClient, seed: int, until: float, tally: Tally) -> 
             time.sleep(1.0)
 
 
-def run_mix(url: str, admin_token: str, *, seconds: float, clients: int = 14) -> Tally:
+def run_mix(url: str, admin_token: str, *, seconds: float, clients: int = 14,
+            arms: list[str] | None = None) -> Tally:
+    """`arms`: one arm name per client (default: alternating human and ai)."""
     tally = Tally()
+    arms = arms or [("human", "ai")[i % 2] for i in range(clients)]
     with ArenaClient(url, admin_token) as admin:
-        tokens = [admin.add_participant(f"load-{i}", arm=("human", "ai")[i % 2],
-                                        kind=("human", "agent")[i % 2]).token
-                  for i in range(clients)]
+        tokens = [admin.add_participant(f"load-{i}", arm=arm,
+                                        kind="human" if arm == "human" else "agent").token
+                  for i, arm in enumerate(arms)]
     until = time.monotonic() + seconds
     people = [ArenaClient(url, token, timeout=90) for token in tokens]
     threads = [threading.Thread(target=_client_loop, args=(c, i, until, tally))
@@ -104,6 +131,10 @@ def ledger(data_dir: Path, tally: Tally) -> dict:
                            "'attempt_scored', 'attempt_failed', 'attempt_timed_out')) AS ends, "
                            "count(*) FILTER (WHERE kind = 'attempt_started') AS starts "
                            "FROM events WHERE attempt_id IS NOT NULL GROUP BY attempt_id")
+        waits = db.rows("SELECT p.arm, median(epoch(a.started_at) - epoch(a.queued_at)) AS s "
+                        "FROM attempts a JOIN participants p ON p.id = a.participant_id "
+                        "WHERE p.display_name LIKE 'load-%' AND a.started_at IS NOT NULL "
+                        "GROUP BY p.arm ORDER BY p.arm")
         protocol = ProtocolSpec.model_validate_json(store.get_study()["protocol_json"])
         audit = verify_study(store, protocol.tasks.all)
     finally:
@@ -120,4 +151,5 @@ def ledger(data_dir: Path, tally: Tally) -> dict:
     assert not restarted, f"runs not counted as tries: {restarted[:5]}"
     assert audit.ok, audit.model_dump_json()[:2000]
     return {"submitted": len(ids), **{s: statuses.get(s, 0) for s in sorted(FINISHED)},
-            "actions": dict(tally.actions), "refusals": dict(tally.errors)}
+            "actions": dict(tally.actions), "refusals": dict(tally.errors),
+            "queue_wait_s": {w["arm"]: round(float(w["s"]), 1) for w in waits}}

@@ -9,3 +9,4 @@ bash scripts/install.sh
 .venv/bin/python -m benchmarks.bench_server
 .venv/bin/python -m benchmarks.bench_workspace
 .venv/bin/python -m benchmarks.bench_lm_cpu
+.venv/bin/python -m benchmarks.bench_load
