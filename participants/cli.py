@@ -216,7 +216,7 @@ def register_analysis(app: typer.Typer) -> None:
                = Path("report.html"),
                endpoint: Annotated[str | None, typer.Option(
                    help="private_at_best_public (honest), best_public or oracle_private; "
-                        "default: the protocol's [analysis] endpoint.")] = None,
+                        "default: the protocol's analysis plan.")] = None,
                cpu_hour_price: Annotated[float, typer.Option(
                    help="Dollars per CPU hour of compute.")] = 0.0,
                gpu_hour_price: Annotated[float, typer.Option(
