@@ -190,6 +190,14 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
     prices = prices or Prices(gpu_hour=gpu_hour_price)
     done = _finished(attempts, flags)
     as_of = as_of or _default_as_of(done, sessions, study_end)
+    if "disqualified" in done:
+        # A disqualification is an audited decision: the attempt's score no longer counts
+        # (its compute still does, through the compute log).
+        out = done["disqualified"].fillna(False).astype(bool)
+        if out.any():
+            warnings.warn(f"{int(out.sum())} disqualified attempt(s) excluded", DataWarning,
+                          stacklevel=2)
+        done = done[~out]
     late = 0
     if study_end is not None:
         late = int((done["finished_at"] > study_end).sum())

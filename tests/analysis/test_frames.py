@@ -122,3 +122,13 @@ def test_attempts_after_the_window_are_excluded_with_a_warning():
                        attempt("a2", "ann", submitted=9.0, finished=11.0)],
                       sessions=spans, study_end=h(10.0))
     assert list(frame.index) == ["a1"]
+
+
+def test_disqualified_attempts_are_excluded_but_their_compute_counts():
+    spans = sessions(("ann", 0.0, 10.0))
+    rows = [{**attempt("a1", "ann", finished=1.0, pgr=0.9), "disqualified": True},
+            {**attempt("a2", "ann", finished=2.0, pgr=0.3), "disqualified": False}]
+    with pytest.warns(DataWarning, match="1 disqualified attempt"):
+        frame = build(rows, sessions=spans)
+    assert list(frame.index) == ["a2"]
+    assert frame.loc["a2", "compute_hours"] == pytest.approx(2.0)
