@@ -347,7 +347,8 @@ def _start_scripted_agent(url: str, token: str, data_dir: Path) -> None:
         with ArenaClient(url, token) as client:
             try:
                 client.wait_ready(timeout=3600)
-                run_scripted(client, poll=5.0)
+                # The study's own race, whatever the protocol names it.
+                run_scripted(client, task=client.study().tasks["hill_climb"][0], poll=5.0)
             except Exception:
                 logging.getLogger("w2s_arena.scripted").exception("the scripted agent stopped")
 
