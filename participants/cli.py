@@ -308,7 +308,8 @@ def register_agents(app: typer.Typer) -> None:
             n: Annotated[int, typer.Option(min=1, max=32, help="How many agents.")] = 3,
             model: Annotated[str, typer.Option(help="Claude model, or 'scripted'.")]
             = "claude-opus-4-6",
-            task: str = "rt_sentiment",
+            task: Annotated[str | None, typer.Option(
+                help="Task to climb (default: the study's hill-climbing task).")] = None,
             max_usd: Annotated[float, typer.Option(help="Dollar budget per agent.")] = 50.0,
             max_hours: Annotated[float, typer.Option(help="Time budget per agent.")] = 24.0,
             max_iterations: int = 100, turns: int = 20,
@@ -348,6 +349,11 @@ def register_agents(app: typer.Typer) -> None:
                 fail(exc)
                 raise
 
+        if task is None:  # the study's own race, whatever the protocol names it
+            try:
+                task = ArenaClient(url, admin_token).study().tasks["hill_climb"][0]
+            except ArenaAPIError as exc:
+                fail(exc)
         if model == "scripted":
             ids = run_scripted(registered("scripted-baseline", "automated-baseline"), task=task)
             console.print(f"scripted agent ran {len(ids)} attempt(s)")
