@@ -63,8 +63,8 @@ class Criterion:
     def passed(self) -> bool:
         if self.value is None:
             return False
-        return (self.low is None or self.value >= self.low) and \
-            (self.high is None or self.value <= self.high)
+        return bool((self.low is None or self.value >= self.low)
+                    and (self.high is None or self.value <= self.high))
 
     @property
     def miss(self) -> float:
@@ -243,7 +243,7 @@ def fixed_figures(task: Task, baselines: FixedBaselines) -> dict[str, Any]:
     y = np.array(task.labels("test"))
     weak = np.stack([correct(p, y) for p in baselines.weak_test_probs()]).mean(0)
     ceiling = np.stack([correct(p, y) for p in baselines.ceiling_test_probs()]).mean(0)
-    majority = max(y.mean(), 1 - y.mean())
+    majority = float(max(y.mean(), 1 - y.mean()))
     return {"floor": baselines.weak_mean, "floor_ci95": _interval(weak),
             "ceiling": baselines.ceiling_mean, "ceiling_ci95": _interval(ceiling),
             "gap": baselines.ceiling_mean - baselines.weak_mean, "majority_class": majority,

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from runner.task_audit import (
@@ -62,6 +63,8 @@ def test_a_criterion_says_by_how_much_it_misses():
     enough = Criterion("gap", 0.09, 0.08, None)
     assert enough.passed and enough.miss == 0
     assert not Criterion("gap", None, 0.08, None).passed
+    # numpy figures give plain booleans: the report must stay JSON.
+    assert Criterion("floor", np.float64(0.05), 0.02, None).passed is True
 
 
 def test_the_cli_refuses_an_unknown_task_or_role_clearly(tmp_path):
