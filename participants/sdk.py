@@ -212,7 +212,11 @@ class ArenaClient:
         while True:
             asked = time.monotonic()
             wait = min(LONG_POLL_S, deadline - asked)
-            view = self.attempt(attempt_id, wait=wait if wait >= 0.1 else None, since=last)
+            # The first read answers at once, so its status is reported before the long-poll
+            # waits for the next one (a long-poll with no `since` would start from whatever
+            # status it finds, and a quick transition would never be seen).
+            long = last is not None and wait >= 0.1
+            view = self.attempt(attempt_id, wait=wait if long else None, since=last)
             if on_update:
                 on_update(view)
             if view.status in TERMINAL:

@@ -1,5 +1,6 @@
 """Submit → queued → running → scored over HTTP, and the rows in DuckDB agree with the API."""
 
+import json
 import tempfile
 import time
 
@@ -7,9 +8,11 @@ import duckdb
 import pytest
 
 from participants.sdk import ArenaAPIError
+from study.feedback import coarse_public_pgr, pgr_step
+from study.protocol import load_protocol
 from study.records import AttemptStatus
 from study.server import db_path
-from tests.e2e.conftest import SLEEPY, VANILLA
+from tests.e2e.conftest import SLEEPY, SMALL, VANILLA
 
 
 def test_submit_runs_and_scores_and_the_store_agrees(server):
@@ -29,10 +32,13 @@ def test_submit_runs_and_scores_and_the_store_agrees(server):
         data = admin.export("attempts")
     con = duckdb.connect()
     con.execute("CREATE TABLE a AS SELECT * FROM read_parquet(?)", [_tmp_parquet(data)])
-    row = con.execute("SELECT status, public_pgr, private_pgr, seeds, display_name "
-                      "FROM a WHERE id = ?", [view.id]).fetchone()
+    row = con.execute("SELECT status, public_pgr, private_pgr, seeds, display_name, "
+                      "scores_json FROM a WHERE id = ?", [view.id]).fetchone()
     assert row[0] == "scored" and row[4] == "alice"
-    assert round(row[1], 2) == done.public.pgr
+    # The store keeps the exact score; the participant sees it coarse in items, then rounded.
+    step = load_protocol(SMALL).feedback.public_step_items
+    assert round(coarse_public_pgr(row[5], step), 2) == done.public.pgr
+    assert abs(row[1] - done.public.pgr) <= pgr_step(json.loads(row[5])["public"], step) + 0.005
     assert row[2] is not None  # the analyst export carries the private score
 
     server.stop()

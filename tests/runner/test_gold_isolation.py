@@ -28,7 +28,6 @@ def run(ctx):
                 path = os.path.join(folder, name)
                 if name in ("test.jsonl", "weak_train.jsonl", "baselines.json"):
                     found.append(("name", path))
-                    continue
                 try:
                     if os.path.getsize(path) > 5_000_000:
                         continue

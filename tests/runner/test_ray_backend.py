@@ -12,6 +12,7 @@ from runner.attempt import run_attempt
 from runner.method import Budget
 from runner.ray_backend import NodeRun, RayAttemptLost, RayExecutor, baseline_fingerprint
 from runner.teacher import fixed_baselines
+from study.protocol import load_protocol
 from tests.conftest import REPO
 from tests.ray_cluster import start_head
 
@@ -28,11 +29,13 @@ def head(tmp_path_factory):
 
 
 def spec_for(task, pair, *, seeds, task_hash=None, source=None) -> NodeRun:
+    protocol = load_protocol(REPO / "tests" / "protocols" / "small.toml")
     return NodeRun(source=source or VANILLA.read_text(), task=task.name,
                    task_hash=task_hash or task.info.content_hash,
                    baseline_hash=baseline_fingerprint(fixed_baselines(task, pair)),
-                   pair="small", attempt_kwargs={"seeds": seeds, "budget": Budget(seconds=120),
-                                                 "sandbox": True})
+                   protocol_json=protocol.model_dump_json(),
+                   attempt_kwargs={"seeds": seeds, "budget": Budget(seconds=120),
+                                   "sandbox": True, "salt": "ray-test"})
 
 
 def test_an_attempt_on_ray_scores_exactly_as_the_local_backend(head, rt_task, small_pair,
@@ -45,7 +48,7 @@ def test_an_attempt_on_ray_scores_exactly_as_the_local_backend(head, rt_task, sm
     finally:
         executor.close()
     local = run_attempt(VANILLA, rt_task, seeds=[5, 6], pair=small_pair,
-                        budget=Budget(seconds=120))
+                        budget=Budget(seconds=120), salt="ray-test")
     assert remote.status == local.status == "scored"
     assert remote.scores == local.scores
     assert [o.probs for o in remote.outcomes] == [o.probs for o in local.outcomes]
