@@ -7,24 +7,13 @@ once; an attempt that loses its retry too fails with its quota refunded.
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import duckdb
 
 from study.records import AttemptStatus
 from study.server import db_path
-from tests.e2e.conftest import SLEEPY
-
-
-def wait_for(predicate, timeout=60.0, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("timed out waiting")
+from tests.e2e.conftest import SLEEPY, wait_for
 
 
 def method_pids() -> list[int]:
