@@ -134,14 +134,16 @@ def register(app: typer.Typer) -> None:
         console.print(f"revoked {token_id}")
 
     @app.command()
-    def submit(method: Path, task: Annotated[str, typer.Option(help="Task name.")]
-               = "rt_sentiment", wait: Annotated[bool, typer.Option(
+    def submit(method: Path, task: Annotated[str | None, typer.Option(
+                   help="Task name (default: the study's hill-climbing task).")] = None,
+               wait: Annotated[bool, typer.Option(
                    help="Wait until it is scored or fails.")] = False,
                note: Annotated[str | None, typer.Option(help="A note to your future self.")]
                = None, url: UrlOpt = None, token: TokenOpt = None) -> None:
         """Submit a method file; the server runs and scores it."""
         api = client(url, token)
         try:
+            task = task or hill_climb_task(api)
             view = api.submit(method, task, note=note)
             show_attempt(view)
             if wait:
@@ -154,6 +156,11 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         if wait and view.status.value != "scored":
             raise typer.Exit(1)
+
+    def hill_climb_task(api) -> str:
+        """The task a study races on, as the server states it."""
+        tasks = api.tasks()
+        return next((t.name for t in tasks if t.role == "hill_climb"), tasks[0].name)
 
     def show_health(report: dict) -> None:
         """The server's own health: is the runner alive, the queue moving, the disk free?"""

@@ -126,7 +126,7 @@ def _score_table(result) -> Table:
 
 @app.command()
 def run(method: Annotated[Path, typer.Argument(help="A method file, or a folder with method.py.")],
-        task: Annotated[str, typer.Option(help="Task name.")] = "rt_sentiment",
+        task: Annotated[str, typer.Option(help="Task name.")] = "tweet_sentiment",
         seeds: Annotated[int, typer.Option(min=1, max=64, help="How many seeds.")] = 3,
         seed: Annotated[list[int] | None, typer.Option(
             help="Fix the seeds (reproduce a run); by default the runner draws them.")] = None,
@@ -443,9 +443,21 @@ def _register_participant_commands() -> None:
 _register_participant_commands()
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m study.cli`
+def main() -> None:
+    """The `arena` command. A server that cannot be reached is a message, not a traceback."""
+    import httpx
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.exit(app())
+    try:
+        app(standalone_mode=True)
+    except httpx.TransportError as exc:
+        try:
+            url = str(exc.request.url.copy_with(path="/", query=None))
+        except RuntimeError:  # no request attached
+            url = os.environ.get("ARENA_URL", "the server")
+        console.print(f"[red]cannot reach the study server[/red] ({url}): {exc}. Is it up "
+                      "(`arena up` / `arena serve`), and is ARENA_URL (or --url) right?")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

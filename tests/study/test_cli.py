@@ -38,3 +38,13 @@ def test_unknown_task_is_a_clear_error(rt_task):
     proc = arena("run", "baselines/vanilla.py", "--task", "nope", "--pair", "small")
     assert proc.returncode == 2
     assert "unknown task 'nope'" in proc.stdout
+
+
+def test_a_server_that_cannot_be_reached_is_a_message_not_a_traceback():
+    from tests.e2e.conftest import free_port
+
+    proc = arena("submit", "baselines/vanilla.py", "--url", f"http://127.0.0.1:{free_port()}",
+                 "--token", "w2s_x", timeout=60)
+    assert proc.returncode == 1
+    assert "cannot reach the study server" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
