@@ -183,12 +183,15 @@ class ArenaClient:
         return self._post("/v1/attempts", AttemptView, spec)
 
     def attempt(self, attempt_id: str, *, wait: float | None = None,
-                since: AttemptStatus | None = None) -> AttemptView:
+                since: AttemptStatus | None = None,
+                since_position: int | None = None) -> AttemptView:
         """One attempt; with `wait` (≤ 60 s) the server answers as soon as its status
-        differs from `since` (default: its status when asked), or after `wait` seconds."""
+        differs from `since` (default: its status when asked) or its queue position from
+        `since_position`, or after `wait` seconds."""
         if not wait:
             return self._get(f"/v1/attempts/{attempt_id}", AttemptView)
-        params = {"wait": wait, "since": since.value if since else None}
+        params = {"wait": wait, "since": since.value if since else None,
+                  "since_position": since_position}
         data = self._request("GET", f"/v1/attempts/{attempt_id}", params=params,
                              timeout=wait + 30).json()
         return TypeAdapter(AttemptView).validate_python(data)
@@ -204,11 +207,11 @@ class ArenaClient:
     def wait(self, attempt_id: str, *, timeout: float = 3600.0, poll: float = 1.0,
              on_update=None) -> AttemptView:
         """Until the attempt is scored, failed, timed out or cancelled. Each request
-        long-polls (the server answers on a status change), so a waiting client costs the
-        server nothing; `poll` is the pause between requests only when a server answers at
-        once with nothing new (one that does not long-poll)."""
+        long-polls (the server answers on a change of status or queue position), so a
+        waiting client costs the server nothing; `poll` is the pause between requests only
+        when a server answers at once with nothing new (one that does not long-poll)."""
         deadline = time.monotonic() + timeout
-        last = None
+        last, position = None, None
         while True:
             asked = time.monotonic()
             wait = min(LONG_POLL_S, deadline - asked)
@@ -216,16 +219,18 @@ class ArenaClient:
             # waits for the next one (a long-poll with no `since` would start from whatever
             # status it finds, and a quick transition would never be seen).
             long = last is not None and wait >= 0.1
-            view = self.attempt(attempt_id, wait=wait if long else None, since=last)
+            view = self.attempt(attempt_id, wait=wait if long else None, since=last,
+                                since_position=position if long else None)
             if on_update:
                 on_update(view)
             if view.status in TERMINAL:
                 return view
             if time.monotonic() > deadline:
                 raise TimeoutError(f"attempt {attempt_id} still {view.status.value}")
-            if view.status == last and time.monotonic() - asked < min(poll, wait):
+            if ((view.status, view.queue_position) == (last, position)
+                    and time.monotonic() - asked < min(poll, wait)):
                 time.sleep(poll)
-            last = view.status
+            last, position = view.status, view.queue_position
 
     def dry_run(self, source: str | Path, task: str, *, timeout: float = DRY_RUN_TIMEOUT,
                 idempotency_key: str | None = None) -> DryRunView:

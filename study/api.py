@@ -220,14 +220,18 @@ def _routes(app: FastAPI) -> None:
                                           "after this many seconds")] = None,
                           since: Annotated[AttemptStatus | None, Query(
                               description="with wait: the status the caller last saw (answer "
-                                          "at once if it already differs)")] = None
+                                          "at once if it already differs)")] = None,
+                          since_position: Annotated[int | None, Query(
+                              ge=0, description="with wait: the queue position the caller "
+                                                "last saw (answer when it moves)")] = None
                           ) -> AttemptView:
         def read() -> AttemptView:
             return service.get_attempt(me, attempt_id)
 
         if not wait:
             return await run_in_threadpool(read)
-        return await long_poll(request.app.state.board, read, attempt_id, wait, since=since)
+        return await long_poll(request.app.state.board, read, attempt_id, wait, since=since,
+                               since_position=since_position)
 
     @app.post("/v1/attempts/{attempt_id}/cancel", tags=["attempts"])
     def cancel(attempt_id: str, service: ServiceDep, me: Principal) -> AttemptView:
@@ -421,6 +425,7 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
             gpus=settings.gpus, allow_broken_chain=settings.allow_broken_chain,
             backend=settings.backend, ray_address=settings.ray_address)
         live.service.store.on_move = app.state.board.notify  # wakes long-polls
+        live.service.store.on_queue_move = app.state.board.notify_queue
         if live.scheduler is not None:
             live.service.dry_lane = live.scheduler.run_dry
         live.service.recover_experiments()  # once the lane is known: queued ones go again
@@ -467,17 +472,25 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
 
 
 async def long_poll(board: AttemptBoard, read, attempt_id: str, wait: float, *,
-                    since: AttemptStatus | None = None) -> AttemptView:
-    """Answer when the attempt's status differs from `since` (default: its status now) or it
-    is finished, or after `wait` s. The request sleeps on the board's event between reads:
-    no thread, no query while nothing changes."""
+                    since: AttemptStatus | None = None,
+                    since_position: int | None = None) -> AttemptView:
+    """Answer when the attempt's status differs from `since` (default: its status now), its
+    queue position from `since_position` (default: its position now), or it is finished, or
+    after `wait` s. The request sleeps on the board's event between reads: no thread, no
+    query while nothing changes."""
     loop = asyncio.get_running_loop()
     deadline, first = loop.time() + wait, since
+    position, seen = since_position, since_position is not None
+    queued = since in (None, AttemptStatus.QUEUED)
     while True:
-        with board.watch(attempt_id) as changed:
+        with board.watch(attempt_id, queued=queued) as changed:
             view = await run_in_threadpool(read)
             first = first or view.status
-            if view.status in TERMINAL or view.status != first or loop.time() >= deadline:
+            if not seen:
+                position, seen = view.queue_position, True
+            if (view.status in TERMINAL or view.status != first
+                    or view.queue_position != position or loop.time() >= deadline):
                 return view
+            queued = view.status is AttemptStatus.QUEUED
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), deadline - loop.time())

@@ -1,6 +1,7 @@
 """Long-poll waiters: a request waiting on an attempt sleeps on an asyncio event that the store
 sets when the attempt's status changes (after the change commits), so a hundred clients
-waiting on attempts cost the server no queries and no threads while nothing happens."""
+waiting on attempts cost the server no queries and no threads while nothing happens. Waiters on
+queued attempts are also woken when any attempt leaves the queue: their position moved."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+QUEUE = "\0queue"  # the key of every waiter whose attempt is queued
 
 
 class AttemptBoard:
@@ -23,24 +26,31 @@ class AttemptBoard:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
 
+    def notify_queue(self) -> None:
+        """An attempt left the queue: every queued attempt behind it moved up."""
+        self.notify(QUEUE)
+
     @contextmanager
-    def watch(self, attempt_id: str) -> Iterator[asyncio.Event]:
+    def watch(self, attempt_id: str, *, queued: bool = False) -> Iterator[asyncio.Event]:
         """Register before reading the attempt, so a change between the read and the wait
-        is not missed."""
+        is not missed. `queued`: also wake on queue moves."""
         entry = (asyncio.get_running_loop(), asyncio.Event())
+        keys = (attempt_id, QUEUE) if queued else (attempt_id,)
         with self._lock:
-            self._waiters.setdefault(attempt_id, set()).add(entry)
+            for key in keys:
+                self._waiters.setdefault(key, set()).add(entry)
         try:
             yield entry[1]
         finally:
             with self._lock:
-                found = self._waiters.get(attempt_id)
-                if found is not None:
-                    found.discard(entry)
-                    if not found:
-                        del self._waiters[attempt_id]
+                for key in keys:
+                    found = self._waiters.get(key)
+                    if found is not None:
+                        found.discard(entry)
+                        if not found:
+                            del self._waiters[key]
 
     @property
     def waiting(self) -> int:
         with self._lock:
-            return sum(len(v) for v in self._waiters.values())
+            return sum(len(v) for k, v in self._waiters.items() if k != QUEUE)

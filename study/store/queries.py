@@ -39,6 +39,7 @@ class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.on_move: Callable[[str], None] | None = None  # set by the server (long-polls)
+        self.on_queue_move: Callable[[], None] | None = None  # an attempt left the queue
         # The chain's key lives in a file apart from the DuckDB file (study.audit.key_path).
         self.chain_key_file = load_key(Path(db.path).parent)
         self.chain_scheme = self._scheme()
@@ -208,6 +209,8 @@ class Store:
         if hit and self.on_move is not None:
             on_move = self.on_move
             self.db.after_commit(lambda: on_move(attempt_id))
+        if hit and old is AttemptStatus.QUEUED and self.on_queue_move is not None:
+            self.db.after_commit(self.on_queue_move)
         return bool(hit)
 
     def stale_running(self, before: dt.datetime) -> list[str]:

@@ -20,7 +20,7 @@ from study.api import error_response
 from study.errors import QuotaError
 from study.records import AttemptStatus
 from tests.conftest import REPO
-from tests.e2e.conftest import SLEEPY, SMALL, VANILLA, make_server
+from tests.e2e.conftest import SLEEPY, SMALL, VANILLA, make_server, wait_for
 
 QUICK = "def run(ctx):\n    return [0.5] * 2000\n"
 
@@ -77,6 +77,26 @@ def test_a_long_poll_answers_when_the_status_changes(server):
     assert info.value.status == 404
     too_long = raw(server, "GET", f"/v1/attempts/{view.id}?wait=3600", ann.token)
     assert too_long.status_code == 422 and too_long.json()["code"] == "invalid"
+
+
+def test_a_long_poll_answers_when_the_queue_position_moves(server):
+    # One worker slot: the first attempt runs, the next two wait, one behind the other.
+    first, second, third = (server.participant(n) for n in ("q1", "q2", "q3"))
+    running = first.submit(SLEEPY.format(seconds=4), "rt_sentiment")
+    wait_for(lambda: first.attempt(running.id).status is AttemptStatus.RUNNING)
+    ahead = second.submit(VANILLA, "rt_sentiment")
+    behind = third.submit(VANILLA, "rt_sentiment")
+    assert behind.queue_position == ahead.queue_position + 1
+    asked = time.monotonic()
+    got = third.attempt(behind.id, wait=50, since=AttemptStatus.QUEUED,
+                        since_position=behind.queue_position)
+    assert time.monotonic() - asked < 45  # answered on the move, not at the deadline
+    # Either it moved up while still queued, or (a fast runner) it already left the queue.
+    assert ((got.status is AttemptStatus.QUEUED and got.queue_position < behind.queue_position)
+            or got.status is not AttemptStatus.QUEUED)
+    seen = []
+    third.wait(behind.id, on_update=lambda v: seen.append((v.status, v.queue_position)))
+    assert seen[-1][0] is AttemptStatus.SCORED
 
 
 def test_a_reused_idempotency_key_with_another_body_is_a_conflict(server):
