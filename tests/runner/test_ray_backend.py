@@ -4,6 +4,7 @@ other data refuses to score, the head going away is reported and survived."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,16 @@ def head(tmp_path_factory):
     head.stop()
 
 
+def connected(executor: RayExecutor, timeout: float = 120) -> RayExecutor:
+    """Connect as the server does, retrying: a freshly started head's client server (and the
+    per-client server it spawns) can take a while on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while not executor.ready():
+        assert time.monotonic() < deadline, executor.health()
+        time.sleep(1)
+    return executor
+
+
 def spec_for(task, pair, *, seeds, task_hash=None, source=None) -> NodeRun:
     protocol = load_protocol(REPO / "tests" / "protocols" / "small.toml")
     return NodeRun(source=source or VANILLA.read_text(), task=task.name,
@@ -40,9 +51,8 @@ def spec_for(task, pair, *, seeds, task_hash=None, source=None) -> NodeRun:
 
 def test_an_attempt_on_ray_scores_exactly_as_the_local_backend(head, rt_task, small_pair,
                                                                tmp_path: Path):
-    executor = RayExecutor(head.address)
+    executor = connected(RayExecutor(head.address, retry_seconds=1))
     try:
-        assert executor.ready()
         remote = executor.run(spec_for(rt_task, small_pair, seeds=[5, 6]),
                               cancel=threading.Event(), memory_mb=2048)
     finally:
@@ -55,7 +65,7 @@ def test_an_attempt_on_ray_scores_exactly_as_the_local_backend(head, rt_task, sm
 
 
 def test_a_node_whose_task_differs_refuses_to_score(head, rt_task, small_pair):
-    executor = RayExecutor(head.address)
+    executor = connected(RayExecutor(head.address, retry_seconds=1))
     try:
         with pytest.raises(RayAttemptLost, match="node refused"):
             executor.run(spec_for(rt_task, small_pair, seeds=[1], task_hash="0" * 64),
