@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +54,20 @@ def _token_counter(model: str):
     return lambda texts: [len(ids) for ids in tokenizer(texts)["input_ids"]]
 
 
+@contextmanager
+def _bad_input_exits() -> Iterator[None]:
+    """A platform error or a bad value (an unknown kind, role or pair) is one red line and
+    exit 2, not a traceback."""
+    try:
+        yield
+    except ArenaError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(2) from None
+
+
 @tasks_app.command("check")
 def check(folder: Annotated[Path, typer.Argument(help="A folder in the AAR layout.")],
           kind: Annotated[str, typer.Option(help="classify, pairwise or verify.")],
@@ -61,14 +77,8 @@ def check(folder: Annotated[Path, typer.Argument(help="A folder in the AAR layou
     """Validate a data folder; print sizes, class balance and token lengths per split."""
     from study.tasks.datadir import check_data_dir
 
-    try:
+    with _bad_input_exits():
         report = check_data_dir(folder, kind, _token_counter(model))
-    except ArenaError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        raise typer.Exit(2) from None
-    except ValueError as exc:  # an unknown kind
-        console.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
     table = Table("split", "file", "items", "label 1 share", "tokens min / median / p95 / max",
                   "subsets", title=f"{folder} ({kind}; tokens by {model})")
     for split, row in report.items():
@@ -95,22 +105,19 @@ def audit(task: Annotated[str, typer.Argument(help="A built-in task name.")],
     teacher, teacher-free methods, a bounded sweep of the shipped baselines, and a verdict."""
     import json
 
+    from runner.models import PAIRS
     from runner.task_audit import audit_task, render_markdown
     from runner.teacher import resolve_pair
     from study.settings import cache_dir
     from study.tasks import TaskRole, prepare_task
 
-    try:
+    with _bad_input_exits():
         built = prepare_task(task)
+        if pair not in PAIRS:
+            raise ValueError(f"unknown pair {pair!r}; known: {sorted(PAIRS)}")
         resolved = resolve_pair(pair)
         report = audit_task(built, resolved, role=TaskRole(role) if role else None,
                             progress=lambda step: console.print(f"[dim]{step}…[/dim]"))
-    except ArenaError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        raise typer.Exit(2) from None
-    except ValueError as exc:  # an unknown role
-        console.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
     folder = out or cache_dir() / "audits" / resolved.key
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{task}.json").write_text(json.dumps(report, indent=2))
