@@ -222,12 +222,3 @@ def test_parallel_dry_runs_queue_on_their_lane_and_health_keeps_answering(server
     assert outcomes.count(True) == 6 and outcomes.count(429) == 36
     assert pending_seen >= 2
     assert max(health_times) < 10  # it answered throughout (a stall was 22 s before)
-
-
-def test_an_amendment_reaches_the_running_workers(server):
-    hal = server.participant("hal")
-    amended = SMALL.read_text().replace("attempt_seconds = 60", "attempt_seconds = 2")
-    with server.admin() as admin:
-        admin.amend_protocol(amended, reason="shorter runs")
-    done = hal.wait(hal.submit(SLEEPY.format(seconds=20), "rt_sentiment").id, poll=0.2)
-    assert done.status is AttemptStatus.TIMED_OUT
