@@ -28,7 +28,7 @@ from runner.attempt import score_attempt
 from runner.bundle import write_bundle
 from runner.method.context import Context
 from runner.models import load_encoder
-from runner.teacher import BASELINE_SEEDS, FixedBaselines, ModelPair, fixed_baselines, teacher_index
+from runner.teacher import FixedBaselines, ModelPair, fixed_baselines, teacher_index
 from study.scoring import correct, validate_predictions
 from study.tasks import Task, TaskRole
 
@@ -108,7 +108,8 @@ class Runner:
 
     def context(self, seed: int, *, permute: int | None = None,
                 head_epochs: int | None = None) -> Context:
-        bundle = write_bundle(self.task, self.pair, self.baselines, teacher=teacher_index(seed),
+        bundle = write_bundle(self.task, self.pair, self.baselines,
+                              teacher=teacher_index(seed, len(self.baselines.seeds)),
                               permute_seed=permute)
         ctx = Context({"bundle": str(bundle), "seed": seed, "scratch": str(self.scratch),
                        "budget": {}})
@@ -257,7 +258,7 @@ def copy_teacher(task: Task, baselines: FixedBaselines) -> dict[str, float]:
     acc = np.array([correct(p, y).mean() for p in baselines.weak_test_probs()])
     per_teacher = (acc - baselines.weak_mean) / (baselines.ceiling_mean - baselines.weak_mean)
     return {"expected_pgr": float(per_teacher.mean()),
-            "sd_of_a_5_seed_attempt": float(per_teacher.std(ddof=1) / np.sqrt(5))}
+            "sd_of_a_5_seed_attempt": float(per_teacher.std(ddof=1) / np.sqrt(len(AUDIT_SEEDS)))}
 
 
 # the report ----------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def audit_task(task: Task, pair: ModelPair, *, role: TaskRole | None = None,
                               "pair": pair.name, "weak_model": pair.weak.spec.name,
                               "strong_model": pair.strong.spec.name,
                               "sizes": task.info.sizes, "seeds": list(AUDIT_SEEDS),
-                              "teachers": len(BASELINE_SEEDS),
+                              "teachers": len(baselines.seeds),
                               "fixed": fixed_figures(task, baselines),
                               "copy_teacher": copy_teacher(task, baselines)}
     progress("vanilla over five seeds")

@@ -33,8 +33,10 @@ def work_root() -> Path:
 
 
 def make_work_dir(kind: str) -> Path:
-    """A fresh private folder tagged with this server's pid."""
-    return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=work_root()))
+    """A fresh private folder tagged with this server's pid (the second dash-separated part
+    of its name, which is how a restart finds orphans: so `kind` holds no dash)."""
+    return Path(tempfile.mkdtemp(prefix=f"{kind.replace('-', '_')}-{os.getpid()}-",
+                                 dir=work_root()))
 
 
 def _pid_alive(pid: int) -> bool:
