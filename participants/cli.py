@@ -40,6 +40,11 @@ def _score(view) -> str:
     return view.public.shown or str(view.public.pgr)
 
 
+def hill_climb_task(api: ArenaClient) -> str:
+    """The task a study races on, as the server states it (a protocol names at least one)."""
+    return api.study().tasks["hill_climb"][0]
+
+
 def show_attempt(view) -> None:
     console.print(f"[bold]{view.id}[/bold] {view.task}: [cyan]{view.status.value}[/cyan]"
                   + (f" (queue position {view.queue_position})" if view.queue_position else "")
@@ -156,11 +161,6 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         if wait and view.status.value != "scored":
             raise typer.Exit(1)
-
-    def hill_climb_task(api) -> str:
-        """The task a study races on, as the server states it."""
-        tasks = api.tasks()
-        return next((t.name for t in tasks if t.role == "hill_climb"), tasks[0].name)
 
     def show_health(report: dict) -> None:
         """The server's own health: is the runner alive, the queue moving, the disk free?"""
@@ -334,6 +334,7 @@ def register_agents(app: typer.Typer) -> None:
             workspaces: Annotated[Path, typer.Option(help="Agents' private folders.")]
             = Path("arena-data/agents"),
             directions: Annotated[Path | None, typer.Option(
+                exists=True, dir_okay=False,
                 help="A file with one research direction per line.")] = None,
             admin_token: Annotated[str | None, typer.Option(envvar="ARENA_ADMIN_TOKEN")] = None,
             url: UrlOpt = None) -> None:
@@ -358,7 +359,8 @@ def register_agents(app: typer.Typer) -> None:
 
         if task is None:  # the study's own race, whatever the protocol names it
             try:
-                task = ArenaClient(url, admin_token).study().tasks["hill_climb"][0]
+                with ArenaClient(url, admin_token) as api:
+                    task = hill_climb_task(api)
             except ArenaAPIError as exc:
                 fail(exc)
         if model == "scripted":
@@ -379,6 +381,9 @@ def register_agents(app: typer.Typer) -> None:
             claude_binary()  # the extra is installed: checked before anyone is registered
         pool = (directions.read_text().splitlines() if directions else list(DIRECTIONS))
         pool = [d for d in pool if d.strip()]
+        if not pool:
+            console.print(f"[red]error[/red]: {directions} holds no direction (one per line)")
+            raise typer.Exit(2)
         runners = []
         for i in range(n):
             name = f"{prefix}-{i + 1}"

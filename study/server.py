@@ -211,14 +211,12 @@ class Platform:
         task = self.tasks[task_name]
         base = fixed_baselines(task, self.pair)
         labels = np.array(task.labels("test"))
-        uids = [ex.uid for ex in task.splits["test"]]
         hit = lambda p: ((np.asarray(p) >= 0.5) == labels)  # noqa: E731
         return {"correct": [hit(p).astype(int).tolist() for p in probs],
                 "weak": np.mean([hit(p) for p in base.weak_test_probs()], axis=0).tolist(),
                 "ceiling": np.mean([hit(p) for p in base.ceiling_test_probs()],
                                    axis=0).tolist(),
-                "public": public_mask(uids, self.salt,
-                                      self.protocol.feedback.public_fraction).tolist(),
+                "public": self.public_mask(task_name).tolist(),
                 "subsets": task.subsets("test")}
 
     def rescore(self, task_name: str, probs: list[np.ndarray],

@@ -68,6 +68,12 @@ class ExperimentSide:
             raise ConflictError("this server runs no experiments (no runner attached)")
         with self.store.db.transaction() as cur:
             found = id_by_key(cur, "experiments", principal.id, spec.idempotency_key)
+            if found is not None and cur.execute(
+                    "SELECT task, code_sha256 FROM experiments WHERE id = ?",
+                    [found]).fetchone() != (spec.task, code_sha):
+                raise ConflictError(f"idempotency key {spec.idempotency_key!r} was already "
+                                    f"used for experiment {found} with a different request; "
+                                    "use a new key for a new experiment")
             if found is None:
                 self._admit_experiment(cur, principal)
                 found = new_id("exp")
