@@ -2,6 +2,7 @@
 what it printed, logged (ctx.log, charted) and wrote (plots, CSV). The same SDK calls the
 agents' run_experiment tool makes. Each experiment has its own URL (`/experiments?id=exp_…`)."""
 
+import functools
 import hashlib
 import uuid
 
@@ -78,7 +79,13 @@ def show(view) -> None:
         frame["step"] = frame["step"].fillna(frame.groupby("name").cumcount())
         st.line_chart(frame.pivot_table(index="step", columns="name", values="value"))
     for f in view.files:
-        content = client.experiment_file(view.id, f.name)
+        # A file never changes once written: fetched once per session, not on every rerun
+        # of the live fragment; a server error is a message, not a crashed page.
+        content = state.cached(f"exp_file:{view.id}:{f.name}",
+                               functools.partial(client.experiment_file, view.id, f.name),
+                               ttl=24 * 3600)
+        if content is None:
+            continue
         if f.media_type.startswith("image/"):
             st.image(content, caption=f.name)
         else:
