@@ -187,6 +187,9 @@ def paired_bootstrap(a: ItemResults, b: ItemResults, *, draws: int = 2000,
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = (accuracy(a) - accuracy(b)) / gap
     diff = diff[np.isfinite(diff)]
+    if diff.size == 0:  # no gap between floor and ceiling on any draw: PGR is undefined
+        return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                "p_value": float("nan")}
     p = 2 * min((diff <= 0).mean(), (diff >= 0).mean())
     return {"diff": float(diff.mean()), "ci_low": float(np.percentile(diff, 2.5)),
             "ci_high": float(np.percentile(diff, 97.5)), "p_value": float(min(1.0, p))}
