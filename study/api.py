@@ -75,6 +75,8 @@ from study.waiters import AttemptBoard
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_WAIT_S = 60.0  # a long-poll answers within this, so proxies and clients never time out
+# DuckDB pages with BIGINT offsets; a bigger number is a 422, never a database error
+MAX_PAGE_OFFSET = 1_000_000_000
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, ConflictError: 409,
           PayloadTooLargeError: 413, InvalidError: 422, QuotaError: 429,
           ReviewUnavailableError: 502}
@@ -222,7 +224,8 @@ def _routes(app: FastAPI) -> None:
                               description="with wait: the status the caller last saw (answer "
                                           "at once if it already differs)")] = None,
                           since_position: Annotated[int | None, Query(
-                              ge=0, description="with wait: the queue position the caller "
+                              ge=0, le=MAX_PAGE_OFFSET,
+                              description="with wait: the queue position the caller "
                                                 "last saw (answer when it moves)")] = None
                           ) -> AttemptView:
         def read() -> AttemptView:
@@ -245,7 +248,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/forum", tags=["forum"])
     def forum(service: ServiceDep, me: Principal, q: str | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-              offset: Annotated[int, Query(ge=0)] = 0,
+              offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET)] = 0,
               kind: Annotated[str | None, Query(pattern=r"^(result|hypothesis|insight|error)$")]
               = None,
               author: Annotated[str | None, Query(max_length=200,

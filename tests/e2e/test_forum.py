@@ -57,6 +57,10 @@ def test_forum_pages_and_filters(server):
     with pytest.raises(ArenaAPIError) as bad:
         alice.forum(kind="gossip")
     assert bad.value.status == 422
+    # the fuzzer's page offset (past BIGINT) was a database error, a 500
+    with pytest.raises(ArenaAPIError) as huge:
+        alice.forum(offset=23699165321110913024)
+    assert huge.value.status == 422
 
 
 @pytest.fixture
