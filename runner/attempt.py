@@ -91,7 +91,8 @@ def dry_run(method: Path, task: Task, *, pair: ModelPair, budget: Budget, sandbo
                                  seed=seed, budget=budget, models_dirs=model_dirs(pair),
                                  sandbox=sandbox)
         out = {"ok": run.status == "ok", "error": run.error, "traceback": run.traceback,
-               "log_tail": run.log_tail[-8000:], "wall_seconds": run.wall_s}
+               "log_tail": run.log_tail[-8000:], "wall_seconds": run.wall_s,
+               "cpu_seconds": run.cpu_s}
         if run.status == "ok":
             try:
                 probs = validate_predictions(run.raw, task.info.sizes["test"])

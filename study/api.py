@@ -432,6 +432,7 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
         if live.scheduler is not None:
             live.service.dry_lane = live.scheduler.run_dry
         live.service.recover_experiments()  # once the lane is known: queued ones go again
+        live.service.recover_dry_runs()  # ones left running lost their process
         watchdog = DatabaseWatchdog(app, live.db, exit_after_s=settings.db_exit_after_s)
         watchdog.start()
         try:

@@ -143,7 +143,7 @@ class UsageView(BaseModel):
 class DryRunSpec(BaseModel):
     task: Text = Field(min_length=1, max_length=100)
     source: str
-    # A re-sent request with the same key gets the same run back (while the server lives).
+    # A re-sent request with the same key gets the same run back (stored: also after a restart).
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -158,6 +158,7 @@ class DryRunView(BaseModel):
     mean_prediction: float | None = None
     share_above_half: float | None = None
     wall_seconds: float = 0.0
+    cpu_seconds: float | None = None  # the method process's CPU time (None: not measured)
 
 
 class ExperimentSpec(BaseModel):

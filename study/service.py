@@ -12,14 +12,12 @@ import json
 import math
 import secrets
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
-from runner.scheduler import BusyError
 from study.audit_scores import probs_digest, score_record
 from study.errors import (
     AuthError,
@@ -41,8 +39,6 @@ from study.records import (
     AttemptStatus,
     AttemptView,
     ClockView,
-    DryRunSpec,
-    DryRunView,
     IssuedToken,
     LeaderboardRow,
     MeView,
@@ -57,6 +53,7 @@ from study.records import (
 )
 from study.redact import strip_host_paths
 from study.score_display import part_interval, round_pair, shown
+from study.service_dryruns import DryRunSide
 from study.service_experiments import ExperimentSide
 from study.service_forum import ForumSide
 from study.service_review import ReviewSide
@@ -86,7 +83,8 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(float(value), digits)
 
 
-class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentSide):
+class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentSide,
+                   DryRunSide):
     def __init__(self, store: Store, protocol: ProtocolSpec, *,
                  clock: Callable[[], dt.datetime] = utcnow,
                  task_info: Callable[[str], dict[str, Any]] | None = None,
@@ -107,9 +105,7 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         self.dry_lane: Callable[[Callable[[], Any]], Future] = _inline_lane
         self.dry_in_flight: dict[str, int] = {}  # participant → dry runs queued or running
         self._dry_lock = threading.Lock()
-        # (participant, idempotency key) -> its dry run: a re-sent request (a harness resumed
-        # after a crash) gets the same run back instead of a second, charged one.
-        self.dry_by_key: OrderedDict[tuple[str, str], Future] = OrderedDict()
+        self.dry_running: dict[str, Future] = {}  # dry run id → its answer, while it runs
         self.items_for: Callable[[str, list[np.ndarray]], dict[str, Any]] | None = None
         # task → which test items are public (from the study's secret salt; set by the server)
         self.public_mask_for: Callable[[str], np.ndarray] | None = None
@@ -308,6 +304,19 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
             raise InvalidError(problem)
         return hashlib.sha256(data).hexdigest()
 
+    def _runnable(self, principal: ParticipantRecord, task: str, source: str,
+                  runner: object | None) -> str:
+        """The source's sha256, for a dry run or an experiment: a participant, a hill-climbing
+        task, a valid source, and a runner to run it on (else a clear error)."""
+        self.require(principal, Role.PARTICIPANT)
+        if task not in self.protocol.tasks.hill_climb:
+            raise NotFoundError(f"unknown task {task!r}; this study takes "
+                                f"{self.protocol.tasks.hill_climb}")
+        code_sha = self._validate_source(source)
+        if runner is None:
+            raise ConflictError("this server runs no methods (no runner attached)")
+        return code_sha
+
     def submit(self, principal: ParticipantRecord, spec: SubmitSpec) -> tuple[AttemptView, bool]:
         """A new attempt (True) or, for a repeated idempotency key, the one made before (False)."""
         self.require(principal, Role.PARTICIPANT)
@@ -366,72 +375,6 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
             raise ConflictError(f"idempotency key {spec.idempotency_key!r} was already used for "
                                 f"attempt {attempt_id} with a different request; use a new key "
                                 "for a new submission")
-
-    def dry_run(self, principal: ParticipantRecord, spec: DryRunSpec) -> DryRunView:
-        """Run a method once, unscored and uncharged, to check that it runs (one seed)."""
-        return DryRunView(**self.start_dry_run(principal, spec).result())
-
-    def start_dry_run(self, principal: ParticipantRecord, spec: DryRunSpec) -> Future:
-        """Admit a dry run and queue it on the runner's dry-run lane; the future's result is
-        the run's description. Admission: the daily cap, and the participant's concurrency
-        (running attempts + dry runs in flight ≤ concurrent_attempts)."""
-        self.require(principal, Role.PARTICIPANT)
-        key = (principal.id, spec.idempotency_key) if spec.idempotency_key else None
-        if key is not None and key in self.dry_by_key:
-            return self.dry_by_key[key]
-        if spec.task not in self.protocol.tasks.hill_climb:
-            raise NotFoundError(f"unknown task {spec.task!r}; this study takes "
-                                f"{self.protocol.tasks.hill_climb}")
-        self._validate_source(spec.source)
-        if self.dry_runner is None:
-            raise ConflictError("this server runs no methods (no runner attached)")
-        cap = self.protocol.limits.dry_runs_per_day
-        with self.store.db.transaction() as cur:
-            since = self.clock() - DAY
-            used, oldest = cur.execute(
-                "SELECT count(*), min(occurred_at) FROM events WHERE kind = 'dry_run' AND "
-                "actor = ? AND occurred_at >= ?", [principal.id, since]).fetchall()[0]
-            if used >= cap:
-                wait = (oldest + DAY - self.clock()).total_seconds() if oldest else None
-                raise QuotaError(f"daily dry runs used: {used} of {cap} in the last 24 h",
-                                 retry_after=wait)
-            self._hold_dry_slot(cur, principal)
-            self.store.append_event(cur, "dry_run", actor=principal.id, task=spec.task)
-        runner = self.dry_runner
-        try:
-            future = self.dry_lane(lambda: runner(spec.task, spec.source))
-        except BusyError as exc:
-            self._release_dry_slot(principal.id)
-            raise QuotaError(f"the dry-run lane is full ({exc}); retry shortly",
-                             retry_after=15.0) from None
-        except Exception:
-            self._release_dry_slot(principal.id)
-            raise
-        future.add_done_callback(lambda _: self._release_dry_slot(principal.id))
-        if key is not None:
-            self.dry_by_key[key] = future
-            while len(self.dry_by_key) > 4096:  # a day of keys is plenty: forget the oldest
-                self.dry_by_key.popitem(last=False)
-        return future
-
-    def _hold_dry_slot(self, cur, principal: ParticipantRecord) -> None:
-        cap = self.protocol.budget_for(principal.arm).concurrent_attempts
-        running = cur.execute("SELECT count(*) FROM attempts WHERE participant_id = ? AND "
-                              "status = 'running'", [principal.id]).fetchone()[0]
-        with self._dry_lock:
-            mine = self.dry_in_flight.get(principal.id, 0)
-            if running + mine >= cap:
-                raise QuotaError(f"{running} attempt(s) and {mine} dry run(s) of yours are "
-                                 f"running; at most {cap} run at once", retry_after=10.0)
-            self.dry_in_flight[principal.id] = mine + 1
-
-    def _release_dry_slot(self, participant_id: str) -> None:
-        with self._dry_lock:
-            left = self.dry_in_flight.get(participant_id, 1) - 1
-            if left > 0:
-                self.dry_in_flight[participant_id] = left
-            else:
-                self.dry_in_flight.pop(participant_id, None)
 
     # ------------------------------------------------------------------------- reading attempts
     def _may_see_private(self, principal: ParticipantRecord) -> bool:

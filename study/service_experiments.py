@@ -59,13 +59,7 @@ class ExperimentSide:
 
     # ------------------------------------------------------------------------------- submit
     def submit_experiment(self, principal, spec: ExperimentSpec) -> ExperimentView:
-        self.require(principal, Role.PARTICIPANT)
-        if spec.task not in self.protocol.tasks.hill_climb:
-            raise NotFoundError(f"unknown task {spec.task!r}; this study takes "
-                                f"{self.protocol.tasks.hill_climb}")
-        code_sha = self._validate_source(spec.source)
-        if self.experiment_runner is None:
-            raise ConflictError("this server runs no experiments (no runner attached)")
+        code_sha = self._runnable(principal, spec.task, spec.source, self.experiment_runner)
         with self.store.db.transaction() as cur:
             found = id_by_key(cur, "experiments", principal.id, spec.idempotency_key)
             if found is not None and cur.execute(

@@ -286,6 +286,8 @@ class ReviewSide:
             "usage": "SELECT * FROM usage",
             "experiments": "SELECT e.* EXCLUDE (source), p.display_name, p.arm FROM "
                            "experiments e JOIN participants p ON p.id = e.participant_id",
+            "dry_runs": "SELECT d.* EXCLUDE (result), p.display_name, p.arm FROM dry_runs d "
+                        "JOIN participants p ON p.id = d.participant_id ORDER BY d.created_at",
             "code_reads": "SELECT * FROM code_reads",
             "drafts": "SELECT d.*, p.arm FROM drafts d JOIN participants p "
                       "ON p.id = d.participant_id ORDER BY d.saved_at",

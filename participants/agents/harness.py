@@ -56,6 +56,7 @@ class AgentConfig:
     backoff_cap: float = 300.0  # seconds between retries of a failing Messages API
     backoff_base: float = 2.0
     mirror_every: float = 60.0  # seconds between forum mirrors into the workspace
+    cache_conversation: bool = True  # the moving cache breakpoint (off: to measure it)
 
     def __post_init__(self) -> None:
         price_of(self.model)  # an unpriced model fails here, before any paid call
@@ -268,7 +269,8 @@ class Agent:
         while True:
             request = build_request(model=c.model, messages=self.state.messages,
                                     prompt_tokens=self.state.prompt_tokens,
-                                    options=self.options)
+                                    options=self.options,
+                                    cache_conversation=c.cache_conversation)
             try:
                 reply = self.llm.messages.create(**request)
                 break

@@ -70,9 +70,11 @@ def model_options(*, max_tokens: int, thinking: str | None, effort: str | None
 
 
 def build_request(*, model: str, messages: list[dict[str, Any]], prompt_tokens: int,
-                  options: dict[str, Any]) -> dict[str, Any]:
+                  options: dict[str, Any], cache_conversation: bool = True) -> dict[str, Any]:
+    """`cache_conversation=False` leaves the conversation unmarked (only the system prompt and
+    the tools are cached): what the moving breakpoint saves is measured against it."""
+    if cache_conversation:
+        messages = with_moving_breakpoint(messages, prompt_tokens=prompt_tokens, model=model)
     return {"model": model, **options,
             "system": [{"type": "text", "text": SYSTEM, "cache_control": EPHEMERAL}],
-            "tools": tool_schemas(),
-            "messages": with_moving_breakpoint(messages, prompt_tokens=prompt_tokens,
-                                               model=model)}
+            "tools": tool_schemas(), "messages": messages}

@@ -6,17 +6,25 @@ SDK's error handling and retries, or a function of the request body returning ei
 that depend on earlier tool results). `hold` makes requests hang until `release` (the test
 kills the caller meanwhile); a held request is then dropped without using a scripted reply.
 `inject` serves errors (a 529 outage, say) for a number of requests or a stretch of time
-before the script resumes, without using up scripted replies.
+before the script resumes, without using up scripted replies. With `cache=True` the fake
+accounts prompt caching as the API documents it (tests.fakes.prompt_cache): each reply's input
+and cache token counts are computed from the request's breakpoints, and kept in `usages`.
+With `tls` (a server-side SSL context) it serves HTTPS at https://localhost:PORT and records
+the SNI names clients sent (`sni`); `stream_gap` seconds between streamed events (and
+`streamed`, set once the last is sent) show whether a proxy passes a stream on unbuffered.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.prompt_cache import CacheRuleError, PromptCache
 
 
 def text_reply(text: str, *, model: str = "claude-opus-4-6", input_tokens: int = 100,
@@ -74,7 +82,8 @@ def sse_events(message: dict[str, Any]):
     yield "message_stop", {"type": "message_stop"}
 
 
-ERROR_TYPES = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_error", 500: "api_error",
+               529: "overloaded_error"}
 
 
 def error_reply(status: int, message: str = "injected") -> tuple[int, dict[str, Any]]:
@@ -83,7 +92,12 @@ def error_reply(status: int, message: str = "injected") -> tuple[int, dict[str, 
 
 
 class FakeMessagesAPI:
-    def __init__(self) -> None:
+    def __init__(self, *, cache: bool = False, tls: ssl.SSLContext | None = None,
+                 stream_gap: float = 0.0) -> None:
+        self.cache = PromptCache() if cache else None
+        self.tls, self.sni = tls, []
+        self.stream_gap, self.streamed = stream_gap, threading.Event()
+        self.usages: list[dict[str, int]] = []  # computed, with `cache`: one per answered call
         self.replies: deque[dict[str, Any] | tuple[int, dict[str, Any]]] = deque()
         self._outage: tuple[int, int | None, float | None] | None = None
         self.injected = 0  # error replies served by `inject`
@@ -108,12 +122,21 @@ class FakeMessagesAPI:
                     fake.release.wait(60)
                     return  # the caller was killed meanwhile: nothing to answer, nothing used
                 reply = fake._injected()
+                usage = None
+                if reply is None and fake.cache is not None:
+                    try:
+                        usage = fake.cache.account(body)
+                    except CacheRuleError as exc:
+                        reply = error_reply(400, str(exc))
                 if reply is None:
                     reply = fake.replies.popleft() if fake.replies else error_reply(
                         500, "no scripted reply left")
                 if callable(reply):
                     reply = reply(body)
                 status, payload = reply if isinstance(reply, tuple) else (200, reply)
+                if status == 200 and usage is not None:
+                    fake.usages.append(usage)
+                    payload = {**payload, "usage": {**payload["usage"], **usage}}
                 if status == 200 and body.get("stream"):
                     self._stream(payload)
                     return
@@ -126,15 +149,23 @@ class FakeMessagesAPI:
 
             def _stream(self, message: dict[str, Any]) -> None:
                 """The same reply as server-sent events, for clients that stream."""
-                data = "".join(f"event: {kind}\ndata: {json.dumps(event)}\n\n"
-                               for kind, event in sse_events(message)).encode()
+                events = [f"event: {kind}\ndata: {json.dumps(event)}\n\n".encode()
+                          for kind, event in sse_events(message)]
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(data)))
+                if not fake.stream_gap:
+                    self.send_header("Content-Length", str(sum(map(len, events))))
                 self.end_headers()
-                self.wfile.write(data)
+                for event in events:  # with a gap: one at a time, the body ends at close
+                    self.wfile.write(event)
+                    self.wfile.flush()
+                    time.sleep(fake.stream_gap)
+                fake.streamed.set()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            tls.sni_callback = lambda _sock, name, _ctx: self.sni.append(name)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def script(self, *replies: Any) -> FakeMessagesAPI:
@@ -163,7 +194,8 @@ class FakeMessagesAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        port = self._server.server_address[1]
+        return f"https://localhost:{port}" if self.tls else f"http://127.0.0.1:{port}"
 
     def __enter__(self) -> FakeMessagesAPI:
         self._thread.start()
