@@ -60,6 +60,14 @@ EXTRA_TASKS: dict[str, TaskSpec] = {
                         "the first (A) or the second (B)?",
             label_names=("the second answer is better", "the first answer is better"),
         ),
+        TaskSpec(
+            name="convention_party", kind=TaskKind.CLASSIFY, role=TaskRole.HELD_OUT,
+            source="convention_speeches",
+            sizes={"weak_train": WEAK_TRAIN_SIZE, "train": 1000, "test": 1200},
+            description="Was this paragraph spoken at the 2012 Republican (1) or Democratic (0) "
+                        "National Convention?",
+            label_names=("democrat", "republican"),
+        ),
     )
 }
 

