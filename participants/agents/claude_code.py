@@ -8,9 +8,10 @@ The session runs in a bubblewrap sandbox that sees only the agent's workspace (r
 task's participant bundle at /w2s/bundle (all of train with one teacher's labels, no test
 split), the Python install (read-only) and the Claude Code binary, as an unprivileged user, with
 no network but two loopback ports bridged out over Unix sockets (participants.agents.netbridge):
-one to the Messages API, one to the study's MCP tools, which are served *outside* the sandbox
-with the agent's token — the token, the harness's state and the operator's environment never
-enter it.
+one to a Messages API reverse proxy outside (participants.agents.api_proxy: plain HTTP in, the
+real API's HTTPS out, certificate verified, /v1/messages only, the API key added there), one
+to the study's MCP tools, which are served *outside* the sandbox with the agent's token — the
+token, the API key, the harness's state and the operator's environment never enter it.
 Budgets, notebook, forum mirror, usage and transcripts are the Messages-API harness's own.
 """
 
@@ -27,8 +28,8 @@ import tarfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from participants.agents.api_proxy import PLACEHOLDER_KEY, MessagesProxy
 from participants.agents.harness import NOTEBOOK, Agent, AgentConfig
 from participants.agents.netbridge import UnixToTcp
 from participants.agents.pricing import turn_cost
@@ -38,7 +39,7 @@ from study.records import UsageSpec
 
 INNER_API, INNER_MCP = 8001, 8002
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
-PASSED_ENV = ("CLAUDE_CODE_", "CLAUDE_AGENT_", "ANTHROPIC_API_KEY", "MCP_", "DISABLE_")
+PASSED_ENV = ("CLAUDE_CODE_", "CLAUDE_AGENT_", "MCP_", "DISABLE_")
 BRIDGE_AT, CLAUDE_AT, SOCKETS_AT = "/w2s-bridge/netbridge.py", "/w2s-claude", "/w2s-sockets"
 BUNDLE_AT = "/w2s/bundle"  # the task's participant bundle: train inputs, features, labels
 TOOLS = ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "mcp__arena"]
@@ -94,9 +95,10 @@ def sandbox_argv(*, workspace: Path, home: Path, sockets: Path, binary: Path,
 
 def inner_env(home: Path, *, outside: dict[str, str]) -> dict[str, str]:
     """The sandbox's whole environment: an allow-list of the SDK's and Claude Code's own
-    settings, never the operator's (an admin token, say)."""
+    settings, never the operator's (an admin token, the API key: the proxy adds that)."""
     env = {k: v for k, v in outside.items() if k.startswith(PASSED_ENV)}
     env.update(HOME=str(home), PATH=f"{sys.prefix}/bin:/usr/bin:/bin", LANG="C.UTF-8",
+               ANTHROPIC_API_KEY=PLACEHOLDER_KEY,
                ANTHROPIC_BASE_URL=f"http://127.0.0.1:{INNER_API}",
                CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
     return env
@@ -117,12 +119,15 @@ class ClaudeCodeAgent(Agent):
     """The harness loop with one Claude Code session per iteration."""
 
     def __init__(self, config: AgentConfig, client: ArenaClient, *, token: str,
-                 api_url: str | None = None, api_key: str | None = None) -> None:
+                 api_url: str | None = None, api_key: str | None = None,
+                 api_ca_file: str | None = None) -> None:
         super().__init__(config, client, llm=None)
         self.token = token
         self.api_key = api_key or os.environ.get("ANTHROPIC_API_KEY", "")
         self.api_url = api_url or os.environ.get("ANTHROPIC_BASE_URL",
                                                  "https://api.anthropic.com")
+        # A gateway with its own certificate authority; default: the system's trust.
+        self.api_ca_file = api_ca_file or os.environ.get("ARENA_API_CA_FILE")
         assert config.harness_dir is not None
         self.home = config.harness_dir / "claude-home"
         self.sockets = config.harness_dir / "sockets"
@@ -143,15 +148,14 @@ class ClaudeCodeAgent(Agent):
         """Run one sandboxed Claude Code session; returns its result message as a dict."""
         import anyio
 
-        api = urlsplit(self.api_url)
         port = _free_port()
         mcp = subprocess.Popen(
             [sys.executable, "-m", "study.cli", "mcp", "--transport", "streamable-http",
              "--port", str(port)],
             env={**os.environ, "ARENA_URL": self.client.url, "ARENA_TOKEN": self.token},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        bridges = [UnixToTcp(self.sockets / "api", api.hostname or "127.0.0.1",
-                             api.port or (443 if api.scheme == "https" else 80)),
+        bridges = [MessagesProxy(self.sockets / "api", self.api_url, api_key=self.api_key,
+                                 ca_file=self.api_ca_file),
                    UnixToTcp(self.sockets / "mcp", "127.0.0.1", port)]
         try:
             _wait_port(port, mcp)
@@ -169,8 +173,7 @@ class ClaudeCodeAgent(Agent):
         launcher = write_launcher(self.sockets.parent / "claude-sandboxed", sandbox_argv(
             workspace=c.workspace.resolve(), home=self.home.resolve(), bundle=self._bundle(),
             sockets=self.sockets.resolve(), binary=claude_binary(),
-            env=inner_env(self.home.resolve(), outside={**os.environ,
-                                                         "ANTHROPIC_API_KEY": self.api_key})))
+            env=inner_env(self.home.resolve(), outside=dict(os.environ))))
         options = ClaudeAgentOptions(
             cli_path=str(launcher), cwd=str(c.workspace.resolve()), model=c.model,
             system_prompt={"type": "preset", "preset": "claude_code", "append": SYSTEM},

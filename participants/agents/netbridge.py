@@ -1,11 +1,12 @@
 """Network for a sandbox that has none: a Claude Code agent runs in its own network namespace
 (bubblewrap --unshare-net), where the only way out is a Unix socket bound in from the host.
-Outside, `UnixToTcp` forwards each connection on that socket to one fixed address (the Messages
-API, the study server); inside, `python -m participants.agents.netbridge PORT SOCKET …` listens
-on loopback and forwards to the sockets, then runs the agent. So the agent reaches exactly
-those services and nothing else — no other host, no other local port. Plain TCP: the base URL
-seen inside is http://127.0.0.1:PORT, so the upstream must speak plain HTTP (the fake Messages
-API, a local gateway); the study's MCP tools are served outside the sandbox, with the token.
+Outside, a server on each socket: `UnixToTcp` forwards each connection to one fixed address
+(the study's MCP tools, served outside the sandbox with the token), and the Messages API's is
+an HTTP reverse proxy (participants.agents.api_proxy) that speaks HTTPS to the real API;
+inside, `python -m participants.agents.netbridge PORT SOCKET …` listens on loopback and
+forwards to the sockets, then runs the agent. So the agent reaches exactly those services and
+nothing else — no other host, no other local port; the base URLs it sees are
+http://127.0.0.1:PORT.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from participants.agents.api_proxy import PLACEHOLDER_KEY
 from participants.agents.claude_code import ClaudeCodeAgent, inner_env
 from participants.agents.harness import AgentConfig
 from tests.conftest import REPO
@@ -20,7 +21,7 @@ from tests.fakes.anthropic_server import (
 )
 
 VANILLA = (REPO / "baselines" / "vanilla.py").read_text()
-PROBE = ("python3 -c 'print(6 * 7)' > answer.txt; cat answer.txt; "
+PROBE = ("python3 -c 'print(6 * 7)' > answer.txt; cat answer.txt; echo key=$ANTHROPIC_API_KEY; "
          "python3 -c 'import numpy as np, json; print(\"bundle\", "
          "np.load(\"/w2s/bundle/weak_soft_labels.npy\").shape, "
          "json.load(open(\"/w2s/bundle/task.json\"))[\"sizes\"])'; "
@@ -31,9 +32,12 @@ PROBE = ("python3 -c 'print(6 * 7)' > answer.txt; cat answer.txt; "
 
 @pytest.mark.slow
 def test_a_claude_code_session_runs_bash_in_the_sandbox_and_submits_over_mcp(server,
-                                                                             tmp_path):
+                                                                             tmp_path, test_ca):
+    """The Messages API is HTTPS here (the fake, with a certificate of a CA made in the test),
+    reached through the proxy outside the sandbox, as the real one would be."""
     client = server.participant("cc-1", arm="ai", kind="agent")
-    with FakeMessagesAPI() as fake:
+    context, ca_file = test_ca
+    with FakeMessagesAPI(tls=context) as fake:
         fake.script(tool_use_reply(("Bash", {"command": PROBE, "description": "probe"})),
                     tool_use_reply(("mcp__arena__submit_method",
                                     {"task": "rt_sentiment", "source": VANILLA,
@@ -42,7 +46,7 @@ def test_a_claude_code_session_runs_bash_in_the_sandbox_and_submits_over_mcp(ser
         config = AgentConfig(name="cc-1", direction="d", workspace=tmp_path / "agents" / "cc-1",
                              max_iterations=1, turns_per_iteration=6)
         agent = ClaudeCodeAgent(config, client, token=client.token, api_url=fake.url,
-                                api_key="sk-ant-fake")
+                                api_key="sk-ant-operator", api_ca_file=ca_file)
         state = agent.run()
     posts = [r for r in fake.requests if r["path"].startswith("/v1/messages")]
     assert state.stopped == "iteration budget reached: 1 of 1", [p["body"] for p in posts][-1:]
@@ -50,6 +54,10 @@ def test_a_claude_code_session_runs_bash_in_the_sandbox_and_submits_over_mcp(ser
     bash_out = " ".join(str(r["content"]) for body in (p["body"] for p in posts[1:2])
                         for r in last_tool_results(body))
     assert "42" in bash_out
+    assert f"key={PLACEHOLDER_KEY}" in bash_out  # the operator's key stays outside
+    assert fake.url.startswith("https://localhost:") and set(fake.sni) == {"localhost"}
+    assert {r["headers"]["host"] for r in fake.requests} == {fake.url.removeprefix("https://")}
+    assert {r["headers"]["x-api-key"] for r in fake.requests} == {"sk-ant-operator"}
     assert "bundle (3000,) {'train': 3000, 'test': 0}" in bash_out  # train only, no test
     assert "No such file" in bash_out  # neither /root nor /work, nor the harness's state
     assert "spent_usd" not in bash_out
@@ -65,10 +73,10 @@ def test_the_sandbox_gets_no_operator_secret():
     env = inner_env(REPO, outside={"ARENA_ADMIN_TOKEN": "w2s_secret", "ANTHROPIC_API_KEY": "k",
                                    "CLAUDE_CODE_ENTRYPOINT": "sdk-py", "AWS_SECRET": "x"})
     assert "ARENA_ADMIN_TOKEN" not in env and "AWS_SECRET" not in env
-    assert env["ANTHROPIC_API_KEY"] == "k" and env["CLAUDE_CODE_ENTRYPOINT"] == "sdk-py"
+    assert env["ANTHROPIC_API_KEY"] == PLACEHOLDER_KEY  # the proxy outside adds the real one
+    assert env["CLAUDE_CODE_ENTRYPOINT"] == "sdk-py"
     assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
     assert json.dumps(env).count("w2s_secret") == 0 and os.sep in env["HOME"]
-
 
 
 @pytest.mark.slow
