@@ -166,26 +166,54 @@ class ClaudeCodeAgent(Agent):
             mcp.terminate()
             mcp.wait(10)
 
+    def _closing_hook(self, turns: list[int]) -> Any:
+        """A PostToolUse hook: once the session's turns left reach `closing_turns`, the tool's
+        result carries the notice to update the notebook (once), as the harness's own runtime
+        says it before every cut. `turns[0]` counts the session's assistant turns so far."""
+        c, told = self.config, []
+
+        async def hook(_input: Any, _tool_use_id: str | None, _context: Any) -> dict[str, Any]:
+            left = c.turns_per_iteration - turns[0]
+            if told or left > c.closing_turns:
+                return {}
+            told.append(left)
+            text = (f"This session ends in {left} turn(s): update {NOTEBOOK} now with what you "
+                    "learned and what to try next.")
+            self._transcript("note", text, key=f"notice:{self._turn_key()}")
+            return {"hookSpecificOutput": {"hookEventName": "PostToolUse",
+                                           "additionalContext": text}}
+
+        return hook
+
     async def _query(self, prompt: str) -> dict[str, Any]:
-        from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
+        from claude_agent_sdk import (
+            AssistantMessage,
+            ClaudeAgentOptions,
+            HookMatcher,
+            ResultMessage,
+            query,
+        )
 
         c = self.config
         launcher = write_launcher(self.sockets.parent / "claude-sandboxed", sandbox_argv(
             workspace=c.workspace.resolve(), home=self.home.resolve(), bundle=self._bundle(),
             sockets=self.sockets.resolve(), binary=claude_binary(),
             env=inner_env(self.home.resolve(), outside=dict(os.environ))))
+        turns = [0]  # the session's assistant turns, for the closing notice
         options = ClaudeAgentOptions(
             cli_path=str(launcher), cwd=str(c.workspace.resolve()), model=c.model,
             system_prompt={"type": "preset", "preset": "claude_code", "append": SYSTEM},
             allowed_tools=TOOLS, max_turns=c.turns_per_iteration,
             mcp_servers={"arena": {"type": "http",
                                    "url": f"http://127.0.0.1:{INNER_MCP}/mcp"}},
-            setting_sources=[])
+            setting_sources=[],
+            hooks={"PostToolUse": [HookMatcher(hooks=[self._closing_hook(turns)])]})
         result: dict[str, Any] = {}
         async for message in query(prompt=prompt, options=options):
             self._transcript("assistant", json.dumps(_plain(message), default=str)[:200_000],
                              key=f"{self._turn_key()}:cc:{self.state.turn}")
             self.state.turn += 1
+            turns[0] += isinstance(message, AssistantMessage)
             if isinstance(message, ResultMessage):
                 result = _plain(message)
         return result

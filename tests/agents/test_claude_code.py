@@ -44,7 +44,7 @@ def test_a_claude_code_session_runs_bash_in_the_sandbox_and_submits_over_mcp(ser
                                      "note": "from claude code"})),
                     text_reply("done"))
         config = AgentConfig(name="cc-1", direction="d", workspace=tmp_path / "agents" / "cc-1",
-                             max_iterations=1, turns_per_iteration=6)
+                             max_iterations=1, turns_per_iteration=4)
         agent = ClaudeCodeAgent(config, client, token=client.token, api_url=fake.url,
                                 api_key="sk-ant-operator", api_ca_file=ca_file)
         state = agent.run()
@@ -61,6 +61,10 @@ def test_a_claude_code_session_runs_bash_in_the_sandbox_and_submits_over_mcp(ser
     assert "bundle (3000,) {'train': 3000, 'test': 0}" in bash_out  # train only, no test
     assert "No such file" in bash_out  # neither /root nor /work, nor the harness's state
     assert "spent_usd" not in bash_out
+    # two turns before the session's cap, a tool result carries the notebook notice (once)
+    notice = "This session ends in 2 turn(s): update NOTEBOOK.md now"
+    assert [notice in json.dumps(p["body"]["messages"][-1]) for p in posts] == [
+        False, False, True]
     assert "Network is unreachable" in bash_out or "URLError" in bash_out
     (attempt,) = client.attempts()
     assert attempt.note == "from claude code"

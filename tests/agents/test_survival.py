@@ -361,3 +361,17 @@ def test_a_dry_run_resent_with_its_key_is_run_and_charged_once(server):
     with pytest.raises(ArenaAPIError) as capped:
         client.dry_run(quick, "rt_sentiment")
     assert capped.value.status == 429 and "3 of 3" in capped.value.message
+
+
+def test_attempt_views_omit_the_source_unless_asked(server, tmp_path):
+    """An agent's context is not filled with code it did not ask for."""
+    client = server.participant("reader", arm="ai", kind="agent")
+    tools = ToolContext(client=client, workspace=tmp_path)
+    view = client.submit(VANILLA, "rt_sentiment")
+    plain, failed = call_tool(tools, "get_attempt", {"attempt_id": view.id})
+    assert not failed and json.loads(plain)["id"] == view.id and "def run" not in plain
+    listed, failed = call_tool(tools, "list_my_attempts", {})
+    assert not failed and view.id in listed and "def run" not in listed
+    full, failed = call_tool(tools, "get_attempt", {"attempt_id": view.id,
+                                                    "include_source": True})
+    assert not failed and json.loads(full)["source"] == VANILLA
