@@ -8,7 +8,7 @@ Every dry run is a row of `dry_runs` (migration 0017), so that
 - analysts count each arm's dry-run compute: cpu and slot seconds, like an attempt's.
 
 Life: running (admitted, on the dry-run lane) → ok | failed, or lost when the server stopped
-before it finished (nothing measured, nothing charged).
+before it finished (no seconds measured; it still counts as one of the day's dry runs).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 -- key gets the same answer after a server restart, a key reused with another request is a 409
 -- (like attempts), and analysts count each arm's dry-run compute (cpu and slot seconds).
 -- status: running (admitted; queued on or running on the dry-run lane) → ok | failed | lost
--- (the server stopped before it finished; nothing measured, nothing charged).
+-- (the server stopped before it finished; no seconds measured, still one of the day's dry runs).
 CREATE TABLE dry_runs (
     id VARCHAR NOT NULL,
     participant_id VARCHAR NOT NULL,
