@@ -33,6 +33,7 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
        "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
 SECRETS = {"x-api-key", "authorization"}
 PLACEHOLDER_KEY = "sk-ant-sandbox-placeholder"  # what the sandbox sees as its API key
+MAX_BODY = 32 * 2**20  # the Messages API's own request limit; more is refused, never read
 
 
 def allowed(path: str) -> bool:
@@ -89,20 +90,29 @@ class _Handler(BaseHTTPRequestHandler):
             response.close()
 
     def _body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._chunked_body()
+        """The request body, at most MAX_BODY (the sandbox is not trusted with our memory)."""
         try:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        except ValueError:
-            self._error(400, "invalid_request_error", "bad Content-Length")
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._chunked_body()
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 <= length <= MAX_BODY:
+                raise ValueError(f"a body of {length} bytes")
+            return self.rfile.read(length)
+        except ValueError as exc:
+            self.close_connection = True
+            self._error(413 if "bytes" in str(exc) else 400, "invalid_request_error",
+                        f"bad request body ({exc}); at most {MAX_BODY} bytes")
             return None
 
     def _chunked_body(self) -> bytes:
-        parts = []
-        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+        parts, total = [], 0
+        while size := int(self.rfile.readline(100).split(b";")[0].strip() or b"0", 16):
+            total += size
+            if total > MAX_BODY:
+                raise ValueError(f"a body of over {total} bytes")
             parts.append(self.rfile.read(size))
-            self.rfile.readline()
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            self.rfile.readline(100)
+        while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
             pass  # trailers
         return b"".join(parts)
 

@@ -98,3 +98,18 @@ def test_only_messages_api_paths_go_through(tls_fake, test_ca, tmp_path, path):
 def test_the_messages_paths_claude_code_uses_are_allowed():
     assert allowed("/v1/messages?beta=true")
     assert allowed("/v1/messages/count_tokens?beta=true")
+
+
+def test_a_body_past_the_apis_limit_is_refused_unread(tls_fake, test_ca, tmp_path):
+    proxy = MessagesProxy(tmp_path / "api", tls_fake.url, api_key="k", ca_file=test_ca[1])
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(tmp_path / "api"))) as http:
+            answer = http.post("http://127.0.0.1:8001/v1/messages", content=b"{}",
+                               headers={"Content-Length": str(64 * 2**30)})
+            chunked = http.post("http://127.0.0.1:8001/v1/messages",
+                                content=iter([b"x" * 2**20] * 40))  # 40 MiB, chunked
+    finally:
+        proxy.close()
+    assert answer.status_code == 413 and "at most" in answer.json()["error"]["message"]
+    assert chunked.status_code == 413
+    assert tls_fake.requests == []
