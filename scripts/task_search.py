@@ -33,6 +33,9 @@ def variant(text: str):
     name, *pairs = text.split(":")
     spec = get_spec(name)
     options = dict(p.split("=", 1) for p in pairs)
+    unknown = set(options) - {*SPLITS, "hide_names", "role"}
+    if unknown:  # a misspelt key would otherwise audit the unchanged task under a new name
+        raise SystemExit(f"{text}: unknown keys {sorted(unknown)}")
     sizes = {split: int(options[split]) for split in SPLITS if split in options}
     spec = dataclasses.replace(spec, sizes={**spec.sizes, **sizes})
     if options.get("hide_names") == "1":
