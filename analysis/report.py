@@ -39,7 +39,7 @@ from analysis.stats import (
     activity,
     area_under_frontier,
     km_time_to_threshold,
-    paired_bootstrap,
+    paired_comparison,
     pgr_interval,
     public_private_gap,
     time_to_threshold,
@@ -213,7 +213,7 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     if len(elsewhere):
         tables["other_tasks"] = best_per_task(elsewhere)
     if items is not None:
-        tables["paired_bootstrap"] = _best_attempts_compared(frame, items)
+        tables["paired_attempts"] = _best_attempts_compared(frame, items)
     if not data.generalization.empty:
         tables["generalization"] = pd.DataFrame(
             [{"display_name": r["display_name"], "arm": r["arm"], "attempt_id": r["attempt_id"],
@@ -237,7 +237,7 @@ def _best_attempts_compared(frame: pd.DataFrame,
             first, second = items(a["attempt_id"]), items(b["attempt_id"])
             if first is None or second is None:  # e.g. imported results: no per-item data
                 continue
-            test = paired_bootstrap(first, second)
+            test = paired_comparison(first, second)
             rows.append({"arm_a": a["arm"], "attempt_a": a["attempt_id"], "arm_b": b["arm"],
                          "attempt_b": b["attempt_id"], **test})
     return pd.DataFrame(rows)

@@ -153,43 +153,32 @@ class ItemResults:
     ceiling: np.ndarray
 
 
-def pgr_interval(items: ItemResults, *, draws: int = 2000, seed: int = 0
-                 ) -> tuple[float, float]:
+def pgr_interval(items: ItemResults) -> tuple[float, float]:
     """The study's one per-attempt 95% interval (study.scoring.pgr_interval: items and seeds,
     neither counted twice), on these items; NaNs when it is undefined."""
-    interval = scoring.pgr_interval(items.correct, items.weak, items.ceiling, draws=draws,
-                                    seed=seed)
+    interval = scoring.pgr_interval(items.correct, items.weak, items.ceiling)
     return interval if interval is not None else (np.nan, np.nan)
 
 
-def paired_bootstrap(a: ItemResults, b: ItemResults, *, draws: int = 2000,
-                     seed: int = 0) -> dict[str, float]:
+def paired_comparison(a: ItemResults, b: ItemResults) -> dict[str, float]:
     """Is A's program better than B's on the same test items? ("does program X beat program
-    Y" — not the arm comparison.) As the per-attempt interval does, it resamples the shared
-    items on each attempt's mean-over-seeds correctness and adds each attempt's seed-wide
-    shift once (no noise counted twice); returns the mean PGR difference, its 95% CI and a
-    two-sided bootstrap p-value."""
-    rng = np.random.default_rng(seed)
+    Y" — not the arm comparison.) The per-attempt interval's convention on the difference:
+    linearised per shared item (paired across both attempts, floor and ceiling), each
+    attempt's seed part added once (`scoring.seed_spread`); returns the mean PGR difference,
+    its 95% interval and the matching two-sided p-value (NaNs when floor and ceiling
+    coincide)."""
     n = a.correct.shape[1]
     if b.correct.shape[1] != n:
         raise ValueError("the two attempts were scored on different test items")
-    idx = rng.integers(0, n, size=(draws, n))
-    gap = a.ceiling[idx].mean(axis=1) - a.weak[idx].mean(axis=1)
-
-    def accuracy(items: ItemResults) -> np.ndarray:
-        # The seed-wide shift's variance is estimated from a handful of seeds: draw it from
-        # Student's t with seeds − 1 degrees of freedom, not a normal that trusts it.
-        seeds = items.correct.shape[0]
-        scale = np.sqrt(scoring.seed_shift_variance(items.correct) / seeds)
-        shift = scale * rng.standard_t(seeds - 1, size=draws) if seeds > 1 else 0.0
-        return items.correct.mean(axis=0)[idx].mean(axis=1) + shift
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        diff = (accuracy(a) - accuracy(b)) / gap
-    diff = diff[np.isfinite(diff)]
-    if diff.size == 0:  # no gap between floor and ceiling on any draw: PGR is undefined
+    gap = float(a.ceiling.mean() - a.weak.mean())
+    if gap == 0 or n < 2:  # no gap between floor and ceiling: PGR is undefined
         return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
                 "p_value": float("nan")}
-    p = 2 * min((diff <= 0).mean(), (diff >= 0).mean())
-    return {"diff": float(diff.mean()), "ci_low": float(np.percentile(diff, 2.5)),
-            "ci_high": float(np.percentile(diff, 97.5)), "p_value": float(min(1.0, p))}
+    per_a, per_b = a.correct.mean(axis=0), b.correct.mean(axis=0)
+    diff = float((per_a.mean() - per_b.mean()) / gap)
+    influence = (per_a - per_b - diff * (a.ceiling - a.weak)) / gap
+    spreads = [scoring.item_spread(influence), scoring.seed_spread(a.correct, gap),
+               scoring.seed_spread(b.correct, gap)]
+    low, high = scoring.linear_interval(diff, spreads)
+    return {"diff": diff, "ci_low": low, "ci_high": high,
+            "p_value": scoring.two_sided_p(diff, spreads)}

@@ -8,13 +8,17 @@ kept as a secondary figure.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
+from scipy.optimize import brentq
+from scipy.special import chdtri, ndtr
 
 from study.errors import PredictionError
 
@@ -100,56 +104,143 @@ def _nan_to_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _seed_parts(w2s: np.ndarray) -> tuple[float, float]:
+    """(mean within-item variance across seeds, between-seed variance of accuracy) of a
+    (seeds, items) 0/1 matrix; both 0 with one seed."""
+    if w2s.shape[0] < 2:
+        return 0.0, 0.0
+    return float(w2s.var(0, ddof=1).mean()), float(w2s.mean(1).var(ddof=1))
+
+
 def seed_shift_variance(w2s: np.ndarray) -> float:
     """Variance of the accuracy shift one seed gives every item at once (its teacher, its
     initialisation), from a (seeds, items) 0/1 matrix; 0 with fewer than two seeds.
 
     The between-seed variance of accuracy holds that shift plus per-item seed noise averaged
-    over the items (σ_e²/n); the within-item variance across seeds estimates shift + σ_e², so
-    (between − within/n)·n/(n−1) is the shift alone — the item bootstrap already carries σ_e².
+    over the items (σ_e²/n); the within-item variance across seeds estimates σ_e², so
+    between − within/n is the shift alone (floored at 0). A secondary figure: the interval
+    does not subtract it (see `linear_interval`).
+    """
+    n = w2s.shape[1]
+    if w2s.shape[0] < 2 or n < 2:
+        return 0.0
+    within, between = _seed_parts(w2s)
+    return max(0.0, between - within / n)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A linear estimate's variance, split in two: over test items (many, taken as known)
+    and over seeds (a handful: `seed_df` degrees of freedom)."""
+    items: float
+    seeds: float
+    seed_df: float
+
+
+def item_spread(influence: np.ndarray) -> Spread:
+    """The item part of a mean estimate whose per-item linearisation is `influence`."""
+    return Spread(items=float(influence.var(ddof=1)) / len(influence), seeds=0.0, seed_df=1)
+
+
+def seed_spread(w2s: np.ndarray, gap: float) -> Spread:
+    """An attempt's seed part, for a (seeds, items) 0/1 matrix entering the estimate as its
+    mean accuracy over `gap`.
+
+    The items' spread (`item_spread`, on mean-over-seeds correctness) already holds each
+    item's seed noise once (σ_e²/seeds per item); the between-seed variance of accuracy holds
+    it too (σ_e²/n) plus the seed-wide shift. So this part takes σ_e²/(seeds·n) back from the
+    items (a negative item term) and adds the between-seed variance as measured: a clean
+    (seeds − 1)-df estimate, never a difference of two noisy ones. (Subtracting within/n from
+    between and drawing the shift from Student's t had fewer real degrees of freedom than it
+    assumed and covered 92%.)
     """
     seeds, n = w2s.shape
-    if seeds < 2 or n < 2:
-        return 0.0
-    between = float(w2s.mean(1).var(ddof=1))
-    within = float(w2s.var(0, ddof=1).mean())
-    return max(0.0, (between - within / n) * n / (n - 1))
+    within, between = _seed_parts(w2s)
+    scale = seeds * gap**2
+    return Spread(items=-within / (scale * n), seeds=between / scale, seed_df=max(seeds - 1, 1))
 
 
-def pgr_interval(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray, *,
-                 draws: int = 2000, seed: int = 0) -> tuple[float, float] | None:
-    """THE 95% interval of an attempt's mean PGR, over test items and seeds.
+_GRID = 1024  # points on which the seed part's uncertainty is integrated (deterministic)
 
-    `w2s` is (seeds, items) correctness; `weak` and `ceiling` are per-item mean correctness of the
-    fixed baselines. Items: resample them (paired across attempt, floor and ceiling) on each
-    item's mean-over-seeds correctness, which already holds per-item seed noise once. Seeds: add
-    to each draw a Student-t shift (seeds − 1 degrees of freedom) scaled by the variance of a
-    seed-wide shift over the number of seeds (`seed_shift_variance`), so no noise is counted
-    twice. With one seed the seed part cannot be
-    estimated and the interval is over items alone. None when fewer than two items or the gap
-    vanishes in most draws.
+
+@functools.lru_cache(maxsize=64)
+def _chi2_over_df(df: float, shuffled: bool) -> np.ndarray:
+    """χ²_df/df at fixed quantiles; `shuffled` pairs a second seed part with the first by a
+    fixed permutation (a Latin-hypercube grid), so no answer depends on a random seed."""
+    values = chdtri(df, (np.arange(_GRID) + 0.5) / _GRID) / df
+    values = np.random.default_rng(0).permutation(values) if shuffled else values
+    values.flags.writeable = False
+    return values
+
+
+def _items_part(spreads: Sequence[Spread]) -> float:
+    """The item parts summed, floored at 0 (the seed noise taken back can exceed a tiny
+    items' spread by chance)."""
+    return max(0.0, sum(s.items for s in spreads))
+
+
+def _variance_draws(spreads: Sequence[Spread]) -> np.ndarray:
+    """The estimate's variance as its generalized pivot sees it: the item part as measured,
+    each seed part divided by its χ²_df/df."""
+    total = np.full(_GRID, _items_part(spreads))
+    for j, s in enumerate(spreads):
+        if s.seeds > 0:
+            total += s.seeds / _chi2_over_df(float(s.seed_df), j > 0)
+    return total
+
+
+def linear_interval(estimate: float, spreads: Sequence[Spread]) -> tuple[float, float]:
+    """estimate ± q, with q the 95% point of Z·√V, V the item part plus each seed part over
+    its χ²/df (a generalized confidence interval: Student's t when seeds carry all the
+    variance, normal when items do, and honest in between — where Welch–Satterthwaite degrees
+    of freedom covered 92% with 3 seeds; tests/study/test_interval_coverage.py)."""
+    if not any(s.seeds > 0 for s in spreads):  # items alone: the normal 95% point
+        half = 1.959963984540054 * math.sqrt(_items_part(spreads))
+        return estimate - half, estimate + half
+    sd = np.sqrt(_variance_draws(spreads))
+
+    def miss(q: float) -> float:
+        return float(np.mean(2 * ndtr(-q / sd))) - 0.05
+    half = brentq(miss, 0.0, 10 * float(sd.max()), xtol=1e-6 * float(sd.min()))
+    return estimate - half, estimate + half
+
+
+def two_sided_p(estimate: float, spreads: Sequence[Spread]) -> float:
+    """The p-value of "the true value is 0" that matches `linear_interval`."""
+    sd = np.sqrt(_variance_draws(spreads))
+    if not sd.max() > 0:
+        return 1.0 if estimate == 0 else 0.0
+    return float(np.mean(2 * ndtr(-abs(estimate) / sd)))
+
+
+def pgr_spread(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray
+               ) -> tuple[float, list[Spread]] | None:
+    """An attempt's mean PGR and its variance in parts (items, seeds); None when fewer than
+    two items or the floor and ceiling coincide.
+
+    `w2s` is (seeds, items) correctness; `weak` and `ceiling` are per-item mean correctness of
+    the fixed baselines. PGR is linearised per item, paired across attempt, floor and ceiling
+    (the delta method), on each item's mean-over-seeds correctness.
     """
     w2s = np.atleast_2d(np.asarray(w2s, dtype=np.float64))
-    n = w2s.shape[1]
-    if n < 2:
+    weak, ceiling = np.asarray(weak, dtype=np.float64), np.asarray(ceiling, dtype=np.float64)
+    gap = float(ceiling.mean() - weak.mean())
+    if w2s.shape[1] < 2 or gap == 0:
         return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(draws, n))
-    seeds = w2s.shape[0]
-    scale = math.sqrt(seed_shift_variance(w2s) / seeds)
-    # The shift's variance is estimated from a handful of seeds: Student's t with seeds − 1
-    # degrees of freedom, not a normal that trusts the estimate (that covered 86% with 3 seeds
-    # and a real seed effect; tests/study/test_interval_coverage.py).
-    shift = scale * rng.standard_t(seeds - 1, size=draws) if seeds > 1 else np.zeros(draws)
-    a = w2s.mean(0)[idx].mean(1) + shift
-    lo, hi = np.asarray(weak)[idx].mean(1), np.asarray(ceiling)[idx].mean(1)
-    gap = hi - lo
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(gap != 0, (a - lo) / gap, np.nan)
-    values = values[np.isfinite(values)]
-    if len(values) < draws // 2:
-        return None
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    per_item = w2s.mean(0)
+    estimate = float((per_item.mean() - weak.mean()) / gap)
+    influence = (per_item - weak - estimate * (ceiling - weak)) / gap
+    return estimate, [item_spread(influence), seed_spread(w2s, gap)]
+
+
+def pgr_interval(w2s: np.ndarray, weak: np.ndarray, ceiling: np.ndarray
+                 ) -> tuple[float, float] | None:
+    """THE 95% interval of an attempt's mean PGR, over test items and seeds: `pgr_spread`'s
+    parts combined by `linear_interval`. Deterministic: the same scores always show the same
+    interval. With one seed the seed part cannot be estimated and the interval is over items
+    alone. None when `pgr_spread` is."""
+    spread = pgr_spread(w2s, weak, ceiling)
+    return None if spread is None else linear_interval(*spread)
 
 
 def format_pgr(pgr: float | None, ci95: Sequence[float] | None, digits: int | None = 2) -> str:

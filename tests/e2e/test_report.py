@@ -47,7 +47,7 @@ def test_report_from_a_live_study_opens_cleanly(server, tmp_path):
     assert set(gap["display_name"]) >= {"ann", "claude-1"}
     assert set(pd.read_csv(tables / "time_to_threshold.csv")["axis"]) == {
         "calendar_hours", "own_hours", "active_hours", "compute_hours", "dollars"}
-    assert (tables / "paired_bootstrap.parquet").exists()
+    assert (tables / "paired_attempts.parquet").exists()
     page = out.read_text()
     assert "<script" in page and "<script src=" not in page  # plotly.js inlined: offline
 
