@@ -7,6 +7,7 @@ bash scripts/install.sh
 .venv/bin/arena prepare
 .venv/bin/python -m benchmarks.bench_testbed "$@"
 .venv/bin/python -m benchmarks.bench_server
+.venv/bin/python -m benchmarks.bench_prompt_cache
 .venv/bin/python -m benchmarks.bench_workspace
 .venv/bin/python -m benchmarks.bench_lm_cpu
 .venv/bin/python -m benchmarks.bench_load
