@@ -3,7 +3,8 @@ underlying tables as CSV and Parquet beside it.
 
 The report opens with the pre-registered comparison (the protocol's [analysis] table): the
 arms' participant endpoints at t, compared with the participant as the unit. It is labelled
-confirmatory only once the window has closed; read earlier, it and everything else is
+confirmatory once the window has closed, or at a planned interim look when the plan declares
+alpha spending (analysis/sequential.py); read anywhere else, it and everything else is
 exploratory — a study looked at every hour finds a "difference" by chance far more often than
 α says.
 """
@@ -34,6 +35,7 @@ from analysis.figures import (
     trajectories_figure,
 )
 from analysis.frames import AXES, Prices, attempts_frame
+from analysis.sequential import SPENDING, Look, look_sentence, reached_looks, read_looks
 from analysis.stats import (
     ItemResults,
     activity,
@@ -69,6 +71,8 @@ class Context:
     task: str | None = None  # the one task everything is read on (None: the study has one)
     # Per axis, (participant curves, arm summary): built once, read by tables and figures.
     summaries: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)
+    # The plan's interim looks read so far (only when it declares alpha spending).
+    looks: list[Look] = field(default_factory=list)
 
     @property
     def t(self) -> float:
@@ -76,7 +80,12 @@ class Context:
 
     @property
     def label(self) -> str:
-        return "CONFIRMATORY" if self.closed else "EXPLORATORY (the window is still open)"
+        if self.closed:
+            return "CONFIRMATORY"
+        if self.looks:
+            return (f"CONFIRMATORY INTERIM (planned look {self.looks[-1].look}, "
+                    f"{SPENDING[self.plan.spending]})")
+        return "EXPLORATORY (the window is still open)"
 
 
 def _hours(data: StudyData, at: pd.Timestamp) -> float:
@@ -107,6 +116,8 @@ def primary_result(frame: pd.DataFrame, ctx: Context) -> tuple[ArmTest | None, s
     """The pre-registered comparison at t, and the sentence that frames it."""
     at = ctx.t if ctx.closed or ctx.plan.axis != "calendar_hours" else min(ctx.t,
                                                                             ctx.as_of_hours)
+    if ctx.looks and not ctx.closed:  # read at the last planned look, not at "now"
+        at = ctx.looks[-1].t
     if len(ctx.arms) < 2:
         return None, "Fewer than two arms have participants: nothing to compare."
     values = participant_endpoint(frame, t=at, axis=ctx.plan.axis, endpoint=ctx.endpoint,
@@ -115,9 +126,22 @@ def primary_result(frame: pd.DataFrame, ctx: Context) -> tuple[ArmTest | None, s
         result = compare_arms(values, *ctx.arms, test=ctx.plan.test, alpha=ctx.plan.alpha)
     except ValueError as exc:
         return None, str(exc)
+    sequential = look_sentence(ctx.looks, ctx.arms, ctx.plan.spending,
+                               len(ctx.plan.interim_looks) + 1) + " " if ctx.looks else ""
     return result, (f"{ctx.label}: {ENDPOINTS[ctx.endpoint]} at {at:.4g} "
                     f"({AXES[ctx.plan.axis]}); unit: participant; {ctx.plan.test} test, "
-                    f"α = {ctx.plan.alpha:g}. " + designer_line(result, alpha=ctx.plan.alpha))
+                    f"α = {ctx.plan.alpha:g}. " + sequential
+                    + designer_line(result, alpha=ctx.plan.alpha))
+
+
+def _looks(frame: pd.DataFrame, ctx: Context) -> list[Look]:
+    """The plan's group-sequential test at its looks reached so far (none without spending)."""
+    plan = ctx.plan
+    if plan.spending == "none":
+        return []
+    reached = reached_looks(plan.interim_looks, ctx.t, ctx.as_of_hours, ctx.closed)
+    return read_looks(frame, ctx.roster, ctx.arms, reached, ctx.t, endpoint=ctx.endpoint,
+                      no_attempt=plan.no_attempt, alpha=plan.alpha, spending=plan.spending)
 
 
 def _summary(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame:
@@ -185,6 +209,7 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
                   all_arms=sorted(set(roster["arm"]) | set(data.arms)),
                   band_draws=band_draws, task=task)
     ctx.arms = _compared_arms(plan, data, roster)
+    ctx.looks = _looks(frame, ctx)
     result, sentence = primary_result(frame, ctx)
     tables: dict[str, pd.DataFrame] = {
         "primary": pd.DataFrame([{"reading": ctx.label, **(result.as_dict() if result else {}),
@@ -210,6 +235,8 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     tables["activity"] = activity(frame, window_hours=ctx.window_hours,
                                   as_of=ctx.as_of_hours, roster=roster)
     tables["public_private_gap"] = public_private_gap(frame)
+    if ctx.looks:
+        tables["sequential"] = pd.DataFrame([look.as_dict() for look in ctx.looks])
     if len(elsewhere):
         tables["other_tasks"] = best_per_task(elsewhere)
     if items is not None:

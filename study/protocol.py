@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -141,6 +142,26 @@ class AnalysisPlan(_Strict):
     thresholds: list[float] = [0.2, 0.5, 0.8]
     max_open_session_hours: float = Field(12.0, gt=0)  # a never-closed clock-in is capped here
     labour_hour_price: float = Field(0.0, ge=0)  # dollars per active hour of a human
+    # Interim looks that may be confirmatory (analysis/sequential.py): calendar hours before
+    # t at which the comparison is read, α spread over them by a stated Lan–DeMets spending
+    # function. None declared: every reading before the window closes is exploratory.
+    interim_looks: list[Annotated[float, Field(gt=0)]] = []
+    spending: Literal["none", "obrien_fleming", "pocock"] = "none"
+
+    @model_validator(mode="after")
+    def _looks_are_planned(self) -> AnalysisPlan:
+        looks = self.interim_looks
+        if looks and self.spending == "none":
+            raise ValueError("interim_looks need a spending function (spending = "
+                             "\"obrien_fleming\" or \"pocock\"): looks without one spend α "
+                             "again at every look")
+        if looks and self.axis != "calendar_hours":
+            raise ValueError("interim_looks are calendar hours: set axis = \"calendar_hours\"")
+        if any(b <= a for a, b in itertools.pairwise(looks)):
+            raise ValueError(f"interim_looks must increase: {looks}")
+        if looks and self.at is not None and looks[-1] >= self.at:
+            raise ValueError(f"interim looks come before t = {self.at}: {looks}")
+        return self
 
 
 class RunnerSpec(_Strict):

@@ -106,8 +106,10 @@ def test_who_leads_says_when_the_bands_overlap():
     assert "ai leads by 0.05, within the bands" in line and "(n = 2)" in line
 
 
-def _study(end_hours: float = 168.0) -> StudyData:
-    frame = synthetic_study(np.random.default_rng(21), {"ai": 4, "human": 3}, attempts=15)
+def _study(end_hours: float = 168.0, *, sizes: dict[str, int] | None = None,
+           skill: dict[str, float] | None = None, plan: dict | None = None) -> StudyData:
+    frame = synthetic_study(np.random.default_rng(21), sizes or {"ai": 4, "human": 3},
+                            skill=skill, attempts=15)
     attempts = frame.rename(columns={"attempt_id": "id", "kind": "participant_kind"}).assign(
         submitted_at=T0 + pd.to_timedelta(frame["calendar_hours"] - 0.5, unit="h"),
         finished_at=T0 + pd.to_timedelta(frame["calendar_hours"], unit="h"),
@@ -117,7 +119,7 @@ def _study(end_hours: float = 168.0) -> StudyData:
                              for p in frame["participant_id"].unique() if p != "human-4"])
     return StudyData(study_start=T0, study_end=T0 + pd.Timedelta(hours=end_hours),
                      attempts=attempts, sessions=sessions, flags=pd.DataFrame(),
-                     plan={"arms": ["ai", "human"]}, arms=["human", "ai"])
+                     plan={"arms": ["ai", "human"], **(plan or {})}, arms=["human", "ai"])
 
 
 def test_the_primary_comparison_is_exploratory_until_the_window_closes():
@@ -137,6 +139,34 @@ def test_the_primary_comparison_is_exploratory_until_the_window_closes():
     activity = tables["activity"].set_index("arm")
     assert activity.loc["ai", "elapsed_hours"] == 168.0
     assert set(tables["time_to_threshold_km"]["arm"]) == {"ai", "human"}
+
+
+def test_a_planned_interim_look_is_confirmatory_only_with_alpha_spending():
+    spending = {"interim_looks": [24.0, 72.0], "spending": "obrien_fleming"}
+    data = _study(plan=spending)
+    _, before, ctx, _ = build_tables(data, as_of=T0 + pd.Timedelta(hours=10))
+    assert not ctx.looks and before["primary"].iloc[0]["reading"].startswith("EXPLORATORY")
+    assert "sequential" not in before
+    _, tables, ctx, _ = build_tables(data, as_of=T0 + pd.Timedelta(hours=100))
+    primary = tables["primary"].iloc[0]
+    assert primary["reading"].startswith("CONFIRMATORY INTERIM (planned look 2")
+    assert "at 72 (hours since" in primary["summary"]  # the look, not "now"
+    # 4 against 3: 35 relabellings, and O'Brien–Fleming has spent < 1/35 by hour 72.
+    assert "Look 2 of 3" in primary["summary"] and "no crossing possible yet" in primary["summary"]
+    assert list(tables["sequential"]["t"]) == [24.0, 72.0]
+    assert not tables["sequential"]["crossed"].any()
+    # The same data without a stated spending function stays exploratory.
+    _, plain, _, _ = build_tables(_study(), as_of=T0 + pd.Timedelta(hours=100))
+    assert plain["primary"].iloc[0]["reading"].startswith("EXPLORATORY")
+
+
+def test_a_clear_difference_crosses_at_an_interim_look():
+    data = _study(sizes={"ai": 6, "human": 6}, skill={"ai": 0.8, "human": 0.3},
+                  plan={"interim_looks": [48.0, 96.0], "spending": "pocock"})
+    _, tables, _, _ = build_tables(data, as_of=T0 + pd.Timedelta(hours=120))
+    summary = tables["primary"].iloc[0]["summary"]
+    assert "The boundary was crossed at look" in summary and "ai is ahead" in summary
+    assert tables["sequential"]["crossed"].sum() == 1
 
 
 def test_the_report_writes_the_primary_comparison_first(tmp_path):
