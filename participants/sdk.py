@@ -183,15 +183,16 @@ class ArenaClient:
         return self._post("/v1/attempts", AttemptView, spec)
 
     def attempt(self, attempt_id: str, *, wait: float | None = None,
-                since: AttemptStatus | None = None,
-                since_position: int | None = None) -> AttemptView:
+                since: AttemptStatus | None = None, since_position: int | None = None,
+                since_live: int | None = None) -> AttemptView:
         """One attempt; with `wait` (≤ 60 s) the server answers as soon as its status
-        differs from `since` (default: its status when asked) or its queue position from
-        `since_position`, or after `wait` seconds."""
+        differs from `since` (default: its status when asked), its queue position from
+        `since_position`, or its live report (progress, logs) from `since_live` (a view's
+        `live_version`), or after `wait` seconds."""
         if not wait:
             return self._get(f"/v1/attempts/{attempt_id}", AttemptView)
         params = {"wait": wait, "since": since.value if since else None,
-                  "since_position": since_position}
+                  "since_position": since_position, "since_live": since_live}
         data = self._request("GET", f"/v1/attempts/{attempt_id}", params=params,
                              timeout=wait + 30).json()
         return TypeAdapter(AttemptView).validate_python(data)

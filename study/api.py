@@ -110,21 +110,27 @@ def error_response(exc: ArenaError) -> JSONResponse:
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_platform(request: Request) -> Platform:
+# Dependencies that do no I/O are async: FastAPI runs a plain `def` dependency in its thread
+# pool, a hop per dependency per request that cost the status poll more than its work.
+async def get_platform(request: Request) -> Platform:
     return request.app.state.platform
 
 
-def get_service(platform: Annotated[Platform, Depends(get_platform)]) -> ArenaService:
+async def get_service(platform: Annotated[Platform, Depends(get_platform)]) -> ArenaService:
     return platform.service
 
 
 ServiceDep = Annotated[ArenaService, Depends(get_service)]
 
 
-def get_principal(service: ServiceDep,
-                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-                  ) -> ParticipantRecord:
-    return service.authenticate(creds.credentials if creds else None)
+async def get_principal(service: ServiceDep,
+                        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                        ) -> ParticipantRecord:
+    token = creds.credentials if creds else None
+    known = service.known_principal(token)  # memory only: no thread, no query
+    if known is not None:
+        return known
+    return await run_in_threadpool(service.authenticate, token)
 
 
 Principal = Annotated[ParticipantRecord, Depends(get_principal)]
@@ -226,7 +232,12 @@ def _routes(app: FastAPI) -> None:
                           since_position: Annotated[int | None, Query(
                               ge=0, le=MAX_PAGE_OFFSET,
                               description="with wait: the queue position the caller "
-                                                "last saw (answer when it moves)")] = None
+                                                "last saw (answer when it moves)")] = None,
+                          since_live: Annotated[int | None, Query(
+                              ge=0, le=MAX_PAGE_OFFSET,
+                              description="with wait: the live_version the caller last saw "
+                                          "(answer on the running attempt's next live "
+                                          "report)")] = None
                           ) -> AttemptView:
         def read() -> AttemptView:
             return service.get_attempt(me, attempt_id)
@@ -234,7 +245,7 @@ def _routes(app: FastAPI) -> None:
         if not wait:
             return await run_in_threadpool(read)
         return await long_poll(request.app.state.board, read, attempt_id, wait, since=since,
-                               since_position=since_position)
+                               since_position=since_position, since_live=since_live)
 
     @app.post("/v1/attempts/{attempt_id}/cancel", tags=["attempts"])
     def cancel(attempt_id: str, service: ServiceDep, me: Principal) -> AttemptView:
@@ -429,6 +440,7 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
             backend=settings.backend, ray_address=settings.ray_address)
         live.service.store.on_move = app.state.board.notify  # wakes long-polls
         live.service.store.on_queue_move = app.state.board.notify_queue
+        live.service.live.on_change = app.state.board.notify_live
         if live.scheduler is not None:
             live.service.dry_lane = live.scheduler.run_dry
         live.service.recover_experiments()  # once the lane is known: queued ones go again
@@ -476,23 +488,24 @@ def create_app(settings: ServerSettings, *, platform: Platform | None = None) ->
 
 
 async def long_poll(board: AttemptBoard, read, attempt_id: str, wait: float, *,
-                    since: AttemptStatus | None = None,
-                    since_position: int | None = None) -> AttemptView:
+                    since: AttemptStatus | None = None, since_position: int | None = None,
+                    since_live: int | None = None) -> AttemptView:
     """Answer when the attempt's status differs from `since` (default: its status now), its
-    queue position from `since_position` (default: its position now), or it is finished, or
-    after `wait` s. The request sleeps on the board's event between reads: no thread, no
-    query while nothing changes."""
+    queue position from `since_position` (default: its position now), its live report from
+    `since_live` (when given), or it is finished, or after `wait` s. The request sleeps on the
+    board's event between reads: no thread, no query while nothing changes."""
     loop = asyncio.get_running_loop()
     deadline, first = loop.time() + wait, since
     position, seen = since_position, since_position is not None
     queued = since in (None, AttemptStatus.QUEUED)
     while True:
-        with board.watch(attempt_id, queued=queued) as changed:
+        with board.watch(attempt_id, queued=queued, live=since_live is not None) as changed:
             view = await run_in_threadpool(read)
             first = first or view.status
             if not seen:
                 position, seen = view.queue_position, True
-            if (view.status in TERMINAL or view.status != first
+            moved = since_live is not None and view.live_version != since_live
+            if (view.status in TERMINAL or view.status != first or moved
                     or view.queue_position != position or loop.time() >= deadline):
                 return view
             queued = view.status is AttemptStatus.QUEUED

@@ -231,7 +231,10 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
           gpus: GpusOpt = None,
           allow_broken_chain: Annotated[bool, typer.Option(
               help="Serve even if the audit log does not verify (logged loudly).")] = False,
-          backend: BackendOpt = None, ray_address: RayAddressOpt = None) -> None:
+          backend: BackendOpt = None, ray_address: RayAddressOpt = None,
+          access_log: Annotated[bool, typer.Option(
+              help="Log every request (method, path and query, status) to stderr.")] = False
+          ) -> None:
     """Run the study server and its runner on an existing study. Exits 3 when the database
     stayed unusable (for a supervisor to restart it), 2 when the study cannot be opened."""
     import uvicorn
@@ -244,7 +247,8 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
                                      ray_address=ray_address))
     # Long-polls hold their request up to a minute: a shutdown cuts what is still open after
     # a few seconds (their clients simply ask again) instead of waiting for them.
-    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(app_, host=host, port=port, log_level="info" if access_log else "warning",
+                access_log=access_log, timeout_graceful_shutdown=5)
     if getattr(app_.state, "fatal", None):
         console.print(f"[red]stopped[/red]: {app_.state.fatal}")
         raise typer.Exit(3)

@@ -9,6 +9,7 @@ and a restart requeues a running attempt anyway. The single writer is kept for w
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from study.records import SeedRunView
@@ -20,10 +21,24 @@ class LiveRuns:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, dict[int, dict[str, Any]]] = {}
+        self._versions: dict[str, int] = {}  # attempt → reports so far (long-polls compare it)
+        self.on_change: Callable[[str], None] | None = None  # set by the server (long-polls)
+
+    def _changed(self, attempt_id: str) -> None:
+        """Called under the lock; wakes long-polls that watch this attempt's live report."""
+        self._versions[attempt_id] = self._versions.get(attempt_id, 0) + 1
+        if self.on_change is not None:
+            self.on_change(attempt_id)
+
+    def version(self, attempt_id: str) -> int | None:
+        """How many times the attempt's live report changed, or None when it is not running."""
+        with self._lock:
+            return self._versions.get(attempt_id) if attempt_id in self._runs else None
 
     def start(self, attempt_id: str, seeds: list[int]) -> None:
         with self._lock:
             self._runs[attempt_id] = {seed: {"state": "pending", "metrics": []} for seed in seeds}
+            self._changed(attempt_id)
 
     def report(self, attempt_id: str, seed: int, update: dict[str, Any]) -> None:
         """One report from the runner: `state`, `done`/`total`, or new `metrics` records."""
@@ -37,6 +52,7 @@ class LiveRuns:
                 run["done"], run["total"] = update["done"], update.get("total")
             room = MAX_METRICS - len(run["metrics"])
             run["metrics"].extend(list(update.get("metrics", []))[:max(room, 0)])
+            self._changed(attempt_id)
 
     def finish_seed(self, attempt_id: str, outcome: Any) -> None:
         """A seed ended (a runner SeedOutcome): its state, wall time, error and output."""
@@ -45,10 +61,12 @@ class LiveRuns:
             if run is not None:
                 run.update(state=outcome.status, wall=outcome.wall_s, error=outcome.error,
                            log_tail=outcome.log_tail[-20000:])
+                self._changed(attempt_id)
 
     def drop(self, attempt_id: str) -> None:
         with self._lock:
             self._runs.pop(attempt_id, None)
+            self._versions.pop(attempt_id, None)
 
     def snapshot(self, attempt_id: str) -> tuple[list[SeedRunView], list[dict]] | None:
         """(per-seed views, ctx.log records tagged with their seed), or None when not running."""

@@ -288,6 +288,9 @@ class AttemptView(BaseModel):
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     queue_position: int | None = None
+    # While it runs (to its author and staff): how often its live report (seed_runs, metrics)
+    # has changed; a long-poll with since_live answers when it moves.
+    live_version: int | None = None
     seeds: list[int] = []
     public: ScoreView | None = None
     public_withheld: str | None = None  # why no public score is shown (the Ladder)

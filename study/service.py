@@ -34,6 +34,7 @@ from study.integrity import flag_static_scan
 from study.live import LiveRuns
 from study.method_source import missing_run
 from study.protocol import ProtocolSpec, parse_protocol
+from study.read_cache import CommitCache, CredentialCache
 from study.records import (
     TERMINAL,
     AttemptStatus,
@@ -99,6 +100,9 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         self._rescore = rescore
         self.reviewer = None  # an anthropic.Anthropic client, when a key is configured
         self.live = LiveRuns()  # what running attempts report, for their attempt pages
+        # The status poll's hot reads (study.read_cache): who holds a credential, an attempt.
+        self.credentials = CredentialCache()
+        self.attempt_reads = CommitCache(store.db)
         self.dry_runner: Callable[[str, str], dict[str, Any]] | None = None
         # Where dry runs execute: the scheduler's dry-run lane (set by the server); a service
         # without a scheduler (API-only server, tools) runs them in the caller's thread.
@@ -122,9 +126,28 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
     def authenticate(self, token: str | None) -> ParticipantRecord:
         if not token:
             raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+        known = self.known_principal(token)
+        if known is not None:
+            return known
+        key, epoch = hash_token(token), self.credentials.epoch
         if token.startswith(SESSION_PREFIX):
-            return self.session_owner(token)
-        row = self.store.token_owner(hash_token(token))
+            principal, ends = self.session_principal(token)
+        else:
+            principal, ends = self._token_principal(key)
+        self.credentials.put(key, epoch, principal, ends)
+        return principal
+
+    def known_principal(self, token: str | None) -> ParticipantRecord | None:
+        """The holder of a credential remembered and not expired, without a query (a revoked
+        or ended one is forgotten when that commits); None: ask `authenticate`."""
+        known = self.credentials.get(hash_token(token)) if token else None
+        if known is not None and (known[1] is None or known[1] > self.clock()):
+            return known[0]
+        return None
+
+    def _token_principal(self, token_sha256: str) -> tuple[ParticipantRecord, dt.datetime | None]:
+        """Who holds a token, and when it expires; refused if unknown, revoked or expired."""
+        row = self.store.token_owner(token_sha256)
         if row is None:
             raise AuthError("unknown token")
         if row["revoked_at"] is not None:
@@ -132,7 +155,7 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         if row["expires_at"] is not None and row["expires_at"] <= self.clock():
             raise AuthError(f"this token expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC")
         fields = {k: row[k] for k in ("id", "display_name", "role", "arm", "kind", "created_at")}
-        return ParticipantRecord(**fields)
+        return ParticipantRecord(**fields), row["expires_at"]
 
     @staticmethod
     def require(principal: ParticipantRecord, *roles: Role) -> None:
@@ -170,7 +193,9 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
                            expires_at=expires)
 
     def revoke_token(self, token_id: str, *, actor: str | None) -> None:
-        if not self.store.revoke_token(token_id, actor=actor):
+        revoked = self.store.revoke_token(token_id, actor=actor)
+        self.credentials.forget_all()  # committed: no request may pass on a remembered token
+        if not revoked:
             raise NotFoundError(f"no active token {token_id}")
 
     # ------------------------------------------------------------------------------ study info
@@ -425,11 +450,27 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         if self._may_see_private(principal):
             view.private = self._score_view(scores.get("private"), digits, per_seed=True)
         if view.status is AttemptStatus.QUEUED and row["queued_at"] is not None:
-            view.queue_position = self.store.queue_position(row["queued_at"])
+            view.queue_position = row.get("queue_position") or self.store.queue_position(
+                row["queued_at"])
+        if view.status is AttemptStatus.RUNNING and (own or staff):  # before any snapshot
+            # 0 until its first live report (and always on a Ray node, which sends none)
+            view.live_version = self.live.version(row["id"]) or 0
         return view
 
+    def _attempt_row(self, attempt_id: str) -> dict[str, Any] | None:
+        """An attempt's row, with its queue position while queued: a status poll's reads, from
+        memory while no write has committed since they were made (study.read_cache). Shared:
+        never mutate it."""
+        def read() -> dict[str, Any] | None:
+            row = self.store.get_attempt(attempt_id)
+            if row is not None and row["status"] == "queued" and row["queued_at"] is not None:
+                row["queue_position"] = self.store.queue_position(row["queued_at"])
+            return row
+
+        return self.attempt_reads.get(attempt_id, read)
+
     def _own_attempt(self, principal: ParticipantRecord, attempt_id: str) -> dict[str, Any]:
-        row = self.store.get_attempt(attempt_id)
+        row = self._attempt_row(attempt_id)
         staff = principal.role in (Role.ANALYST, Role.ADMIN)
         # Someone else's attempt reads as missing: its existence is not the caller's business.
         if row is None or (row["participant_id"] != principal.id and not staff):
@@ -443,10 +484,13 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         if view.source is None:
             return view
         if view.status in TERMINAL:
-            results = self.store.seed_results(attempt_id)
+            results = self.attempt_reads.get(f"seeds:{attempt_id}",
+                                             lambda: self.store.seed_outcomes(attempt_id))
             view.metrics = [{**m, "seed": r["seed"]} for r in results
                             for m in json.loads(r["metrics"] or "[]")]
             view.seed_runs = seed_runs_from_results(view.seeds, results)
+        # live_version was read first (in _view): a report landing between is shown, then
+        # answered again; never missed.
         elif (live := self.live.snapshot(attempt_id)) is not None:
             view.seed_runs, view.metrics = live
         for run in view.seed_runs:
@@ -459,6 +503,9 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
             self.require(principal, Role.ANALYST, Role.ADMIN)
         rows = self.store.list_attempts(participant_id=None if everyone else principal.id,
                                         task=task, limit=limit)
+        if any(r["status"] == "queued" for r in rows):  # one query, not one per queued row
+            positions = self.store.queue_positions()
+            rows = [{**r, "queue_position": positions.get(r["id"])} for r in rows]
         return [self._view(principal, r) for r in rows]
 
     def cancel(self, principal: ParticipantRecord, attempt_id: str) -> AttemptView:

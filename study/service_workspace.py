@@ -51,6 +51,10 @@ class WorkspaceSide:
         return SessionView(session=secret, expires_at=expires, participant=principal)
 
     def session_owner(self, secret: str) -> ParticipantRecord:
+        return self.session_principal(secret)[0]
+
+    def session_principal(self, secret: str) -> tuple[ParticipantRecord, dt.datetime]:
+        """Who a session belongs to, and when it ends; refused if ended, revoked or expired."""
         row = self.store.db.one(
             "SELECT s.expires_at, s.ended_at, t.revoked_at, t.expires_at AS token_expires, p.* "
             "FROM web_sessions s JOIN tokens t ON t.id = s.token_id "
@@ -67,7 +71,7 @@ class WorkspaceSide:
             raise AuthError(f"this workspace session expired at {ends:%Y-%m-%d %H:%M} UTC; "
                             "sign in again")
         return ParticipantRecord(**{k: row[k] for k in ("id", "display_name", "role", "arm",
-                                                        "kind", "created_at")})
+                                                        "kind", "created_at")}), ends
 
     def end_web_session(self, secret: str | None) -> None:
         """Sign out: the secret stops working at once (ending twice is not an error)."""
@@ -79,6 +83,7 @@ class WorkspaceSide:
             cur.execute("UPDATE web_sessions SET ended_at = ? WHERE secret_sha256 = ? AND "
                         "ended_at IS NULL", [self.clock(), _sha(secret)])
             self.store.append_event(cur, "web_session_ended", actor=principal.id)
+        self.credentials.forget_all()  # committed: the remembered session must not pass again
 
     # ------------------------------------------------------------------------------- drafts
     def save_draft(self, principal: ParticipantRecord, spec: DraftSpec) -> DraftView:

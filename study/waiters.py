@@ -1,7 +1,8 @@
 """Long-poll waiters: a request waiting on an attempt sleeps on an asyncio event that the store
 sets when the attempt's status changes (after the change commits), so a hundred clients
 waiting on attempts cost the server no queries and no threads while nothing happens. Waiters on
-queued attempts are also woken when any attempt leaves the queue: their position moved."""
+queued attempts are also woken when any attempt leaves the queue: their position moved. A page
+that shows a running attempt's progress also asks to be woken by its live reports."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 QUEUE = "\0queue"  # the key of every waiter whose attempt is queued
+LIVE = "\0live:"  # + attempt id: the key of waiters on a running attempt's live report
 
 
 class AttemptBoard:
@@ -30,12 +32,17 @@ class AttemptBoard:
         """An attempt left the queue: every queued attempt behind it moved up."""
         self.notify(QUEUE)
 
+    def notify_live(self, attempt_id: str) -> None:
+        """A running attempt reported progress, a log record or a finished seed."""
+        self.notify(LIVE + attempt_id)
+
     @contextmanager
-    def watch(self, attempt_id: str, *, queued: bool = False) -> Iterator[asyncio.Event]:
+    def watch(self, attempt_id: str, *, queued: bool = False,
+              live: bool = False) -> Iterator[asyncio.Event]:
         """Register before reading the attempt, so a change between the read and the wait
-        is not missed. `queued`: also wake on queue moves."""
+        is not missed. `queued`: also wake on queue moves; `live`: on its live reports."""
         entry = (asyncio.get_running_loop(), asyncio.Event())
-        keys = (attempt_id, QUEUE) if queued else (attempt_id,)
+        keys = (attempt_id, *((QUEUE,) if queued else ()), *((LIVE + attempt_id,) if live else ()))
         with self._lock:
             for key in keys:
                 self._waiters.setdefault(key, set()).add(entry)
@@ -53,4 +60,4 @@ class AttemptBoard:
     @property
     def waiting(self) -> int:
         with self._lock:
-            return sum(len(v) for k, v in self._waiters.items() if k != QUEUE)
+            return sum(len(v) for k, v in self._waiters.items() if not k.startswith("\0"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -38,6 +39,35 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# One SELECT (or WITH … SELECT) and nothing else; any write word anywhere counts as a write
+# (a column named `updated` too: a needless count costs one cache miss, a missed one a lie).
+_READ_ONLY = re.compile(r"\s*(SELECT|WITH)\b[^;]*;?\s*\Z", re.IGNORECASE)
+_WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|COPY|ATTACH|"
+                         r"CHECKPOINT|SET|SETVAL|NEXTVAL)\b", re.IGNORECASE)
+
+
+class _WriteTracking:
+    """A transaction's cursor that notes whether anything in it may have written: a statement
+    that is not one plain SELECT, or any other use (register, ...). Transactions that only
+    read (an idle worker's claim, four times a second) then leave `Database.commits` alone,
+    so the reads remembered against it stay good (study.read_cache)."""
+
+    __slots__ = ("_cur", "wrote")
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self._cur, self.wrote = cur, False
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        if not _READ_ONLY.match(sql) or _WRITE_WORD.search(sql):
+            self.wrote = True
+        return self._cur.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "description":
+            self.wrote = True
+        return getattr(self._cur, name)
+
+
 class Database:
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = str(path)
@@ -46,6 +76,9 @@ class Database:
         self._write_lock = threading.RLock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._generation = 0
+        # Write transactions committed (bumped once each is visible; every write goes through
+        # transaction()): a read made when this was n still holds while it is n (read_cache).
+        self.commits = 0
         self.broken: str | None = None  # the fatal error, until a reopen succeeds
         self._con = self._connect()
 
@@ -82,6 +115,7 @@ class Database:
             self._cursors.clear()
             self._generation += 1
             self._con = self._connect()
+            self.commits += 1  # what was read before may be gone with the failed checkpoint
             log.warning("DuckDB reconnected after: %s", self.broken)
             self.broken = None
 
@@ -125,6 +159,10 @@ class Database:
         else:
             pending.append(callback)
 
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside transaction(): its reads see its uncommitted writes."""
+        return getattr(self._local, "after_commit", None) is not None
+
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction under the process-wide write lock; rolls back on any error."""
@@ -132,10 +170,11 @@ class Database:
             cur = self._cursor()
             outer = getattr(self._local, "after_commit", None)
             self._local.after_commit = pending = []
+            tracked = _WriteTracking(cur)
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    yield cur
+                    yield tracked  # type: ignore[misc]  # a DuckDB cursor to its users
                 except BaseException:
                     try:
                         cur.execute("ROLLBACK")
@@ -148,6 +187,10 @@ class Database:
                 raise
             finally:
                 self._local.after_commit = outer
+                # Also after a failed COMMIT or a rollback: whether a failed COMMIT left its
+                # writes is DuckDB's business; a needless bump costs one cache miss.
+                if tracked.wrote:
+                    self.commits += 1  # under the write lock: no lost increments
         for callback in pending:
             try:
                 callback()

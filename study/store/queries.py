@@ -229,6 +229,12 @@ class Store:
                                "queued_at < ?", [queued_at])
         return int(ahead) + 1
 
+    def queue_positions(self) -> dict[str, int]:
+        """Every queued attempt's position, as queue_position counts it, in one query."""
+        return {r["id"]: int(r["position"]) for r in self.db.rows(
+            "SELECT id, rank() OVER (ORDER BY queued_at) AS position FROM attempts "
+            "WHERE status = 'queued' AND queued_at IS NOT NULL")}
+
     def next_queued(self, cur, *, caps: dict[str, int], since: dt.datetime) -> dict | None:
         """Fair share: among queued attempts whose author is under their concurrency cap, the
         author with the least compute in the last day goes first; ties by queue order."""
@@ -278,6 +284,11 @@ class Store:
     def seed_results(self, attempt_id: str) -> list[dict[str, Any]]:
         return self.db.rows("SELECT * FROM seed_results WHERE attempt_id = ? ORDER BY seed",
                             [attempt_id])
+
+    def seed_outcomes(self, attempt_id: str) -> list[dict[str, Any]]:
+        """What an attempt page shows of each seed: seed_results without the predictions."""
+        return self.db.rows("SELECT seed, status, wall_seconds, error, log_tail, metrics "
+                            "FROM seed_results WHERE attempt_id = ? ORDER BY seed", [attempt_id])
 
     def attempt_counts(self, task: str) -> dict[str, int]:
         """Attempts per participant on a task, whatever became of them."""

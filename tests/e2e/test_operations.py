@@ -21,6 +21,7 @@ from study.errors import QuotaError
 from study.records import AttemptStatus
 from tests.conftest import REPO
 from tests.e2e.conftest import SLEEPY, SMALL, VANILLA, make_server, wait_for
+from tests.study.test_workspace_api import WATCHED  # reports progress every 0.4 s
 
 QUICK = "def run(ctx):\n    return [0.5] * 2000\n"
 
@@ -97,6 +98,28 @@ def test_a_long_poll_answers_when_the_queue_position_moves(server):
     seen = []
     third.wait(behind.id, on_update=lambda v: seen.append((v.status, v.queue_position)))
     assert seen[-1][0] is AttemptStatus.SCORED
+
+
+def test_a_long_poll_with_since_live_answers_on_each_live_report(server):
+    """The workspace's attempt page: progress and logs arrive through the long-poll too."""
+    ann = server.participant("ann-live")
+    view = ann.submit(WATCHED, "rt_sentiment")
+    running = wait_for(lambda: (v := ann.attempt(view.id)).status is AttemptStatus.RUNNING
+                       and v.live_version and v)
+    versions = [running.live_version]
+    for _ in range(3):
+        asked = time.monotonic()
+        got = ann.attempt(view.id, wait=50, since=AttemptStatus.RUNNING,
+                          since_live=versions[-1])
+        assert time.monotonic() - asked < 45  # answered on a report, not at the deadline
+        if got.status is not AttemptStatus.RUNNING:
+            break  # finished meanwhile: answered on the status
+        assert got.live_version > versions[-1] and got.seed_runs
+        versions.append(got.live_version)
+    assert len(versions) >= 2, "no live report arrived through the long-poll"
+    # Only a running attempt carries a live version.
+    assert all(v.live_version is None for v in ann.attempts() if v.status is not
+               AttemptStatus.RUNNING)
 
 
 def test_a_reused_idempotency_key_with_another_body_is_a_conflict(server):

@@ -52,6 +52,13 @@ class Workspace:
             time.sleep(0.2)
         raise RuntimeError(f"streamlit did not come up: {self.log.read_text()[-2000:]}")
 
+    def __enter__(self) -> Workspace:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

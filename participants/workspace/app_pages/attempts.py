@@ -1,21 +1,38 @@
 """My attempts, like an experiment tracker: every attempt has its own URL
 (`/attempts?attempt=att_…`); the chosen one shows each seed's live progress (ctx.progress),
 its metrics (ctx.log) per seed, every seed's output, its scores with their interval, the diff
-against the attempt it was edited from, and buttons to resubmit or open it in the editor."""
+against the attempt it was edited from, and buttons to resubmit or open it in the editor.
+
+Attempts still queued or running are followed by long-polls (participants.workspace.live): the
+live part of the page redraws from what they last brought, and the whole page reruns — one
+list request — only when a status changes. Nothing is refetched on a timer."""
 
 import streamlit as st
 
 from participants.workspace import charts, editor, state, views
 from participants.workspace.errors import format_seconds
+from participants.workspace.live import Watcher
 from study.records import TERMINAL, AttemptView
 
-REFRESH_S = 2.0
+REDRAW_S = 1.0  # the live part redraws from memory this often (no request to the server)
 client = state.client()
 ss = st.session_state
 ss.setdefault("attempts_flash", None)
+ss.setdefault("attempts_changes_seen", 0)
 
 st.title("My attempts")
 
+
+def watcher() -> Watcher:
+    """This browser session's watcher, for the client it is signed in with."""
+    found = ss.get("attempts_watcher")
+    if found is None or found.client is not client:
+        found = ss["attempts_watcher"] = Watcher(client)
+    return found
+
+
+live = watcher()
+ss.attempts_changes_seen = live.changes  # taken before the list: it shows these changes
 mine = state.fetch(client.attempts)
 if mine is None:
     st.stop()
@@ -31,7 +48,6 @@ if chosen not in by_id:  # a deep link to an older attempt, or an analyst's look
         st.error(f"Attempt `{chosen}` cannot be opened: {error}", icon=":material/error:")
         st.stop()
     by_id[chosen] = view
-snapshot = {v.id: v.status for v in mine}
 
 
 def choose() -> None:
@@ -130,18 +146,27 @@ def output_section(view: AttemptView) -> None:
                                              if view.note else ""))
 
 
-def detail(attempt_id: str) -> None:
-    fresh = state.fetch(client.attempts)
-    if fresh is not None and {v.id: v.status for v in fresh} != snapshot:
+def newest(page_view: AttemptView) -> AttemptView:
+    """What the long-polls last brought for an attempt, or what this page run read."""
+    heard = live.latest(page_view.id)
+    if heard is None or (page_view.seed_runs and not heard.seed_runs):
+        return page_view  # the list's view of it, before its first answer: no seed runs
+    return heard
+
+
+def detail(page_view: AttemptView) -> None:
+    live.look()
+    if live.changes != ss.attempts_changes_seen:
         st.rerun()  # a status changed: redraw the whole page so the selector says so too
-    view = state.fetch(client.attempt, attempt_id)
-    if view is None:
-        return
+    view = newest(page_view)
     scores_section(view)
     seeds_section(view)
     output_section(view)
+    if live.error:
+        st.caption(f"Live updates paused: {live.error}")
     st.subheader("All my attempts")
-    st.dataframe(views.attempts_frame(fresh or mine), hide_index=True, width="stretch",
+    st.dataframe(views.attempts_frame([newest(v) for v in mine]), hide_index=True,
+                 width="stretch",
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "submitted": st.column_config.DatetimeColumn(
                                     format="YYYY-MM-DD HH:mm:ss")})
@@ -154,8 +179,11 @@ def show_diff(diff: str, same: str) -> None:
         st.info(same)
 
 
-active = any(v.status not in TERMINAL for v in mine)
-st.fragment(run_every=REFRESH_S if active else None)(detail)(chosen)
+if chosen in {v.id for v in mine}:  # the list leaves out seed runs and metrics
+    view = state.fetch(client.attempt, chosen) or view
+live.watch([view, *mine])  # the full view first: it carries the live report's version
+active = any(v.status not in TERMINAL for v in [view, *mine])
+st.fragment(run_every=REDRAW_S if active else None)(detail)(view)
 
 
 with st.expander("Code"):
