@@ -29,6 +29,9 @@ class StudyData:
     plan: dict = field(default_factory=dict)
     arms: list[str] = field(default_factory=list)
     hill_climb: list[str] = field(default_factory=list)  # the protocol's live tasks
+    # Unscored runs that used compute (the server's `dry_runs` and `experiments` records).
+    dry_runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    experiments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _frame(data: bytes) -> pd.DataFrame:
@@ -47,7 +50,8 @@ def from_exports(fetch: Callable[[str], bytes], *, study_start: pd.Timestamp,
                      flags=_frame(fetch("flags")), usage=usage,
                      generalization=pd.DataFrame(generalization or []),
                      participants=_frame(fetch("participants")), plan=plan or {},
-                     arms=arms or [], hill_climb=hill_climb or [])
+                     arms=arms or [], hill_climb=hill_climb or [],
+                     dry_runs=_frame(fetch("dry_runs")), experiments=_frame(fetch("experiments")))
 
 
 def from_duckdb(path: Path) -> StudyData:
@@ -63,11 +67,20 @@ def from_duckdb(path: Path) -> StudyData:
         flags = con.execute("SELECT * FROM flags").df()
         usage = con.execute("SELECT participant_id, recorded_at, cost_usd FROM usage").df()
         participants = con.execute("SELECT * FROM participants").df()
+        unscored = {table: con.execute(f"SELECT * FROM {table}").df()
+                    for table in _tables(con, "dry_runs", "experiments")}
     finally:
         con.close()
     return StudyData(study_start=pd.Timestamp(start), study_end=pd.Timestamp(end),
                      attempts=attempts, sessions=sessions, flags=flags, usage=usage,
-                     participants=participants)
+                     participants=participants, **unscored)
+
+
+def _tables(con, *names: str) -> list[str]:
+    """Those of `names` this database has (a file from before a migration lacks some)."""
+    have = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables")
+            .fetchall()}
+    return [name for name in names if name in have]
 
 
 def items_from_payload(payload: dict, *, part: str = "all") -> ItemResults:

@@ -1,8 +1,9 @@
 """Study records → one tidy frame of finished attempts with every time axis an analyst needs.
 
 Inputs are plain DataFrames as the server's Parquet exports give them (attempts, sessions,
-usage, dry runs); nothing here reads a file or the network. Times are hours. Missing data is
-said, not zeroed: an axis a participant has no data for is NaN and a `DataWarning` says why.
+usage, dry runs, experiments); nothing here reads a file or the network. Times are hours.
+Missing data is said, not zeroed: an axis a participant has no data for is NaN and a
+`DataWarning` says why.
 """
 
 from __future__ import annotations
@@ -105,21 +106,34 @@ def _finished(attempts: pd.DataFrame, flags: pd.DataFrame | None) -> pd.DataFram
     return done.sort_values(["finished_at", "attempt_id"]).reset_index(drop=True)
 
 
-def _compute_log(attempts: pd.DataFrame, dry_runs: pd.DataFrame) -> pd.DataFrame:
-    """Every measured use of compute, stamped when it ended: finished and cancelled attempts
-    and dry runs (participant_id, at, cpu_seconds, gpu_seconds)."""
+def _stamped_runs(runs: pd.DataFrame, started: str) -> pd.DataFrame:
+    """Unscored runs as stored (dry runs, experiments: participant_id, `started`, finished_at,
+    cpu_seconds) → participant_id, at, cpu_seconds, gpu_seconds, stamped when they ended (or,
+    still running or lost, when they began: no seconds were measured, so they add 0)."""
+    if runs is None or runs.empty:
+        return pd.DataFrame(columns=["participant_id", "at", "cpu_seconds", "gpu_seconds"])
+    at = pd.to_datetime(runs[started], utc=True)
+    if "finished_at" in runs:
+        at = pd.to_datetime(runs["finished_at"], utc=True).fillna(at)
+    zeros = pd.Series(0.0, index=runs.index)
+    return pd.DataFrame({"participant_id": runs["participant_id"], "at": at,
+                         "cpu_seconds": runs.get("cpu_seconds", zeros).astype(float).fillna(0.0),
+                         "gpu_seconds": runs.get("gpu_seconds", zeros).astype(float).fillna(0.0)})
+
+
+def _compute_log(attempts: pd.DataFrame, dry_runs: pd.DataFrame | None,
+                 experiments: pd.DataFrame | None) -> pd.DataFrame:
+    """Every measured use of compute, stamped when it ended: finished and cancelled attempts,
+    dry runs and experiments (participant_id, at, cpu_seconds, gpu_seconds)."""
     ran = attempts[attempts["status"].isin(RAN) & attempts["finished_at"].notna()]
     parts = [pd.DataFrame({
-        "participant_id": ran["participant_id"], "at": ran["finished_at"],
+        "participant_id": ran["participant_id"],
+        "at": pd.to_datetime(ran["finished_at"], utc=True),
         "cpu_seconds": ran["cpu_seconds"].fillna(0.0) if "cpu_seconds" in ran else 0.0,
-        "gpu_seconds": ran["gpu_seconds"].fillna(0.0) if "gpu_seconds" in ran else 0.0})]
-    if len(dry_runs):
-        parts.append(pd.DataFrame({
-            "participant_id": dry_runs["participant_id"], "at": dry_runs["occurred_at"],
-            "cpu_seconds": dry_runs["cpu_seconds"].fillna(0.0),
-            "gpu_seconds": dry_runs.get("gpu_seconds", pd.Series(0.0, index=dry_runs.index))
-            .fillna(0.0)}))
-    log = pd.concat(parts, ignore_index=True)
+        "gpu_seconds": ran["gpu_seconds"].fillna(0.0) if "gpu_seconds" in ran else 0.0}),
+        _stamped_runs(dry_runs, "created_at"), _stamped_runs(experiments, "submitted_at")]
+    log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
+        len(p) for p in parts) else parts[0]
     # The compute axis counts what the study charges: GPU time on a GPU run, CPU time on a
     # CPU run (the two are different resources, so they are never added up).
     return log.assign(charged_seconds=log["gpu_seconds"].where(log["gpu_seconds"] > 0,
@@ -179,14 +193,15 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
                    study_end: pd.Timestamp | None = None, as_of: pd.Timestamp | None = None,
                    sessions: pd.DataFrame | None = None, usage: pd.DataFrame | None = None,
                    flags: pd.DataFrame | None = None, dry_runs: pd.DataFrame | None = None,
-                   prices: Prices | None = None, gpu_hour_price: float = 0.0,
-                   max_open_hours: float = 12.0) -> pd.DataFrame:
+                   experiments: pd.DataFrame | None = None, prices: Prices | None = None,
+                   gpu_hour_price: float = 0.0, max_open_hours: float = 12.0) -> pd.DataFrame:
     """One row per finished attempt (scored, failed or timed out) up to the window's end, with
-    the five x-axes. `as_of` (default: now, or the window's end if earlier) caps open clock-ins.
+    the five x-axes; the compute and dollar axes also count cancelled attempts, dry runs and
+    experiments (the server's `dry_runs` and `experiments` records). `as_of` (default: now,
+    or the window's end if earlier) caps open clock-ins.
     Warns (`DataWarning`) about every row or axis it had to leave undefined."""
     sessions = _or_empty(sessions, ["participant_id", "started_at", "ended_at"])
     usage = _or_empty(usage, ["participant_id", "recorded_at", "cost_usd"])
-    dry_runs = _or_empty(dry_runs, ["participant_id", "occurred_at", "cpu_seconds"])
     prices = prices or Prices(gpu_hour=gpu_hour_price)
     done = _finished(attempts, flags)
     as_of = as_of or _default_as_of(done, sessions, study_end)
@@ -207,7 +222,7 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
     out = {"own_hours": np.full(len(done), np.nan), "active_hours": np.full(len(done), np.nan),
            "compute_hours": np.full(len(done), np.nan), "dollars": np.full(len(done), np.nan),
            "clocked_out": np.zeros(len(done), bool), "clock_capped": np.zeros(len(done), bool)}
-    compute = _Stamped.of(_compute_log(attempts, dry_runs), "at",
+    compute = _Stamped.of(_compute_log(attempts, dry_runs, experiments), "at",
                           ["cpu_seconds", "gpu_seconds", "charged_seconds"])
     spent = _Stamped.of(usage, "recorded_at", ["cost_usd"])
     session_starts, session_ends = stamps(sessions["started_at"]), stamps(sessions["ended_at"])

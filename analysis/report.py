@@ -108,6 +108,7 @@ def build_frame(data: StudyData, *, prices: Prices, as_of: pd.Timestamp
         frame = attempts_frame(data.attempts, study_start=data.study_start,
                                study_end=data.study_end, as_of=as_of,
                                sessions=data.sessions, usage=data.usage, flags=data.flags,
+                               dry_runs=data.dry_runs, experiments=data.experiments,
                                prices=prices, max_open_hours=plan.max_open_session_hours)
     return frame, [str(w.message) for w in caught]
 

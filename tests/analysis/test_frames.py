@@ -75,14 +75,29 @@ def test_imported_results_have_no_active_compute_or_dollar_axis():
     assert np.isnan(row["dollars"])
 
 
-def test_cancelled_attempts_and_dry_runs_count_in_compute():
+def test_cancelled_attempts_dry_runs_and_experiments_count_in_compute():
     spans = sessions(("ann", 0.0, 10.0))
     rows = [attempt("a1", "ann", status="cancelled", finished=1.0, cpu=1800.0),
-            attempt("a2", "ann", finished=3.0, cpu=3600.0)]
-    dry = pd.DataFrame([{"participant_id": "ann", "occurred_at": h(2.0), "cpu_seconds": 900.0}])
-    frame = build(rows, sessions=spans, dry_runs=dry)
-    assert list(frame.index) == ["a2"]  # the cancelled attempt is no result
-    assert frame.loc["a2", "compute_hours"] == pytest.approx(0.5 + 0.25 + 1.0)
+            attempt("a2", "ann", finished=3.0, cpu=3600.0),
+            attempt("a3", "ann", finished=6.0, cpu=0.0)]
+    # As the server stores them (dry_runs, migration 0017; experiments): a lost or running
+    # dry run measured nothing; a run counts when it ended.
+    dry = pd.DataFrame([
+        {"participant_id": "ann", "status": "ok", "created_at": h(1.5),
+         "finished_at": h(2.0), "cpu_seconds": 900.0, "slot_seconds": 1000.0},
+        {"participant_id": "ann", "status": "lost", "created_at": h(2.5),
+         "finished_at": None, "cpu_seconds": None, "slot_seconds": None},
+        {"participant_id": "ann", "status": "ok", "created_at": h(2.9),
+         "finished_at": h(4.0), "cpu_seconds": 360.0, "slot_seconds": 400.0}])
+    experiments = pd.DataFrame([{"participant_id": "ann", "status": "finished",
+                                 "submitted_at": h(0.5), "finished_at": h(2.5),
+                                 "cpu_seconds": 720.0}])
+    frame = build(rows, sessions=spans, dry_runs=dry, experiments=experiments,
+                  prices=Prices(cpu_hour=4.0))
+    assert list(frame.index) == ["a2", "a3"]  # the cancelled attempt is no result
+    assert frame.loc["a2", "compute_hours"] == pytest.approx(0.5 + 0.25 + 0.2 + 1.0)
+    assert frame.loc["a3", "compute_hours"] == pytest.approx(0.5 + 0.25 + 0.2 + 1.0 + 0.1)
+    assert frame.loc["a3", "dollars"] == pytest.approx(4.0 * 2.05)
 
 
 def test_cpu_gpu_and_labour_are_priced_apart():
