@@ -151,15 +151,23 @@ def _participant_axes(out: dict[str, np.ndarray], rows: np.ndarray, *, pid: str,
     active = active_hours_at(finished, clock)
     out["active_hours"][rows] = np.where(made_in, active, np.nan)
     out["compute_hours"][rows] = compute.cumulative(pid, "charged_seconds", finished) / 3600
-    cpu = compute.cumulative(pid, "cpu_seconds", finished) / 3600
-    gpu = compute.cumulative(pid, "gpu_seconds", finished) / 3600
+    out["dollars"][rows] = _dollars_at(finished, pid=pid, human=human, active=active,
+                                       compute=compute, spent=spent, prices=prices)
+
+
+def _dollars_at(times: np.ndarray, *, pid: str, human: bool, active: np.ndarray,
+                compute: _Stamped, spent: _Stamped, prices: Prices) -> np.ndarray:
+    """A participant's cumulative dollars at each time: API cost recorded, CPU and GPU hours
+    each at its own price, and a human's active hours at the labour price."""
+    cpu = compute.cumulative(pid, "cpu_seconds", times) / 3600
+    gpu = compute.cumulative(pid, "gpu_seconds", times) / 3600
     labour = active * prices.labour_hour if human and prices.labour_hour else 0.0
-    dollars = (spent.cumulative(pid, "cost_usd", finished) + cpu * prices.cpu_hour
+    dollars = (spent.cumulative(pid, "cost_usd", times) + cpu * prices.cpu_hour
                + gpu * prices.gpu_hour + labour)
     priced = spent.has(pid) or prices.cpu_hour or prices.gpu_hour or (
         human and prices.labour_hour)
     # No cost record and no price that applies: dollars unknown, not free.
-    out["dollars"][rows] = dollars if priced else np.nan
+    return dollars if priced else np.full(len(times), np.nan)
 
 
 def _default_as_of(done: pd.DataFrame, sessions: pd.DataFrame,
@@ -257,3 +265,48 @@ def attempts_frame(attempts: pd.DataFrame, *, study_start: pd.Timestamp,
     frame = frame[COLUMNS].sort_values(["finished_at", "attempt_id"]).reset_index(drop=True)
     _warn_missing(frame, late=late, no_clock=no_clock)
     return frame
+
+
+def exposure(participants: pd.DataFrame, attempts: pd.DataFrame, *, study_start: pd.Timestamp,
+             as_of: pd.Timestamp, sessions: pd.DataFrame | None = None,
+             usage: pd.DataFrame | None = None, dry_runs: pd.DataFrame | None = None,
+             experiments: pd.DataFrame | None = None, prices: Prices | None = None,
+             max_open_hours: float = 12.0) -> pd.DataFrame:
+    """How far along each axis each participant (participant_id, kind) had got by `as_of` —
+    where a participant who has not reached a threshold is censored on that axis: hours since
+    the study's and their own start, active hours clocked, compute used (dry runs and
+    experiments too) and dollars spent. NaN where the axis is unknown: no clock events for
+    active hours, no price or cost record for dollars, and every axis but calendar hours for
+    imported results. Index participant_id, one column per axis."""
+    sessions = _or_empty(sessions, ["participant_id", "started_at", "ended_at"])
+    usage = _or_empty(usage, ["participant_id", "recorded_at", "cost_usd"])
+    prices = prices or Prices()
+    now = np.array([np.datetime64(as_of.tz_convert("UTC").tz_localize(None), "us")])
+    compute = _Stamped.of(_compute_log(attempts, dry_runs, experiments), "at",
+                          ["cpu_seconds", "gpu_seconds", "charged_seconds"])
+    spent = _Stamped.of(usage, "recorded_at", ["cost_usd"])
+    starts, ends = stamps(sessions["started_at"]), stamps(sessions["ended_at"])
+    clocks = sessions.groupby("participant_id", sort=False).indices
+    submitted = attempts.assign(at=stamps(attempts["submitted_at"])).groupby(
+        "participant_id")["at"].min() if len(attempts) else pd.Series(dtype="datetime64[us]")
+    calendar = (as_of - study_start).total_seconds() / 3600
+    rows = []
+    for pid, kind in zip(participants["participant_id"], participants["kind"], strict=True):
+        at = clocks.get(pid, np.array([], dtype=int))
+        clock = merge_sessions(starts[at], ends[at], as_of=now[0],
+                               max_open_hours=max_open_hours)
+        firsts = [v for v in (submitted.get(pid), starts[at].min() if len(at) else None)
+                  if v is not None and not pd.isna(v)]
+        own = (now[0] - min(firsts)) / np.timedelta64(1, "h") if firsts else np.nan
+        if kind == "imported":
+            rows.append({"participant_id": pid, "calendar_hours": calendar, "own_hours": own})
+            continue
+        active = active_hours_at(now, clock)
+        rows.append({"participant_id": pid, "calendar_hours": calendar, "own_hours": own,
+                     "active_hours": float(active[0]),
+                     "compute_hours": float(compute.cumulative(pid, "charged_seconds", now)[0])
+                     / 3600,
+                     "dollars": float(_dollars_at(now, pid=pid, human=kind == "human",
+                                                  active=active, compute=compute, spent=spent,
+                                                  prices=prices)[0])})
+    return pd.DataFrame(rows, columns=["participant_id", *AXES]).set_index("participant_id")

@@ -34,7 +34,7 @@ from analysis.figures import (
     generalization_figure,
     trajectories_figure,
 )
-from analysis.frames import AXES, Prices, attempts_frame
+from analysis.frames import AXES, Prices, attempts_frame, exposure
 from analysis.sequential import SPENDING, Look, look_sentence, reached_looks, read_looks
 from analysis.stats import (
     ItemResults,
@@ -183,6 +183,23 @@ def _thresholds_on(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame
     return table.assign(axis=axis)
 
 
+def _km_on_every_axis(frame: pd.DataFrame, ctx: Context, reached_by_now: pd.DataFrame
+                      ) -> pd.DataFrame:
+    """Kaplan–Meier time to each threshold over participants, on every axis: censored at the
+    common horizon on calendar hours, at each participant's own exposure elsewhere."""
+    tables = []
+    for axis in AXES:
+        curves = participant_curves(frame, x=axis, endpoint=ctx.endpoint)
+        if axis == "calendar_hours":
+            table = km_time_to_threshold(curves, ctx.roster, ctx.plan.thresholds,
+                                         as_of=ctx.as_of_hours, end=ctx.window_hours)
+        else:
+            table = km_time_to_threshold(curves, ctx.roster, ctx.plan.thresholds,
+                                         exposure=reached_by_now[axis])
+        tables.append(table.assign(axis=axis))
+    return pd.concat(tables, ignore_index=True)
+
+
 def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | None = None,
                  prices: Prices | None = None, gpu_hour_price: float = 0.0,
                  as_of: pd.Timestamp | None = None,
@@ -224,9 +241,11 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
         endpoint=ctx.endpoint)
     tables["time_to_threshold"] = pd.concat(
         [_thresholds_on(frame, ctx, axis) for axis in AXES], ignore_index=True)
-    tables["time_to_threshold_km"] = km_time_to_threshold(
-        participant_curves(frame, x="calendar_hours", endpoint=ctx.endpoint), roster,
-        plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
+    tables["time_to_threshold_km"] = _km_on_every_axis(frame, ctx, exposure(
+        roster, data.attempts, study_start=data.study_start, as_of=now,
+        sessions=data.sessions, usage=data.usage, dry_runs=data.dry_runs,
+        experiments=data.experiments, prices=prices,
+        max_open_hours=plan.max_open_session_hours))
     area = area_under_frontier(
         _median_steps(frame, ctx, "calendar_hours"), end=ctx.window_hours,
         as_of=ctx.as_of_hours, value="value", arms=ctx.all_arms)

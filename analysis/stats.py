@@ -64,28 +64,39 @@ def kaplan_meier(times: np.ndarray, reached: np.ndarray) -> pd.DataFrame:
 
 
 def km_time_to_threshold(curves: pd.DataFrame, roster: pd.DataFrame, thresholds: list[float],
-                         *, as_of: float | None = None, end: float | None = None
-                         ) -> pd.DataFrame:
-    """Per arm and threshold, over its participants (each reaching it or censored at the
-    horizon): n, how many reached it, the Kaplan–Meier share reached by the horizon and the
-    median time to reach it (NaN when fewer than half are estimated to have). Columns: arm,
-    threshold, n, reached, share_reached, median_x."""
+                         *, as_of: float | None = None, end: float | None = None,
+                         exposure: pd.Series | None = None) -> pd.DataFrame:
+    """Per arm and threshold, over its participants (each reaching it or censored): n, how
+    many reached it, the Kaplan–Meier share reached and the median x to reach it (NaN when
+    fewer than half are estimated to have). On calendar hours everyone is censored at the
+    common horizon (`as_of`, `end`); on another axis pass `exposure` (participant_id → how far
+    along the axis they had got by now, `frames.exposure`): each is censored at their own,
+    and one whose exposure is unknown (NaN: no clock, an imported result) is left out and
+    counted as `missing`, not put at 0. Columns: arm, threshold, n, reached, missing,
+    share_reached, median_x."""
     participant_steps = curves.assign(arm=curves["participant_id"])
-    per_person = time_to_threshold(participant_steps, thresholds, as_of=as_of, end=end,
-                                   value="value", arms=list(roster["participant_id"]))
+    horizon = {} if exposure is not None else {"as_of": as_of, "end": end}
+    per_person = time_to_threshold(participant_steps, thresholds, value="value",
+                                   arms=list(roster["participant_id"]), **horizon)
+    if exposure is not None:
+        own = per_person["arm"].map(exposure).astype(float)
+        per_person["x"] = per_person["x"].where(~per_person["censored"], own)
     per_person = per_person.merge(roster[["participant_id", "arm"]],
                                   left_on="arm", right_on="participant_id",
                                   suffixes=("_person", ""))
     rows = []
     for (arm, t), group in per_person.groupby(["arm", "threshold"], sort=True):
-        km = kaplan_meier(group["x"].to_numpy(float), ~group["censored"].to_numpy(bool))
+        known = group[group["x"].notna()]
+        km = kaplan_meier(known["x"].to_numpy(float), ~known["censored"].to_numpy(bool))
         below = km[km["survival"] <= 0.5]
-        rows.append({"arm": arm, "threshold": t, "n": len(group),
-                     "reached": int((~group["censored"]).sum()),
-                     "share_reached": 1 - (float(km["survival"].iloc[-1]) if len(km) else 1.0),
+        rows.append({"arm": arm, "threshold": t, "n": len(known),
+                     "reached": int((~known["censored"]).sum()),
+                     "missing": len(group) - len(known),
+                     "share_reached": np.nan if known.empty else
+                     1 - (float(km["survival"].iloc[-1]) if len(km) else 1.0),
                      "median_x": float(below["x"].iloc[0]) if len(below) else np.nan})
-    return pd.DataFrame(rows, columns=["arm", "threshold", "n", "reached", "share_reached",
-                                       "median_x"])
+    return pd.DataFrame(rows, columns=["arm", "threshold", "n", "reached", "missing",
+                                       "share_reached", "median_x"])
 
 
 def area_under_frontier(steps: pd.DataFrame, *, end: float, start: float = 0.0,

@@ -141,6 +141,20 @@ def test_the_primary_comparison_is_exploratory_until_the_window_closes():
     assert set(tables["time_to_threshold_km"]["arm"]) == {"ai", "human"}
 
 
+def test_kaplan_meier_is_read_on_every_axis_with_missing_participants_counted():
+    _, tables, _, _ = build_tables(_study(), as_of=T0 + pd.Timedelta(hours=100))
+    km = tables["time_to_threshold_km"]
+    assert set(km["axis"]) == {"calendar_hours", "own_hours", "active_hours", "compute_hours",
+                               "dollars"}
+    active = km[km["axis"].eq("active_hours")].set_index(["arm", "threshold"])
+    # human-4 has no clock events: left out of the active-hours estimate and counted as such
+    assert (active.xs("human")["missing"] == 1).all() and (active.xs("ai")["missing"] == 0).all()
+    assert (active.xs("human")["n"] == 2).all()
+    # no prices and no cost records: dollars are unknown for everyone, never 0
+    dollars = km[km["axis"].eq("dollars")]
+    assert (dollars["n"] == 0).all() and dollars["share_reached"].isna().all()
+
+
 def test_a_planned_interim_look_is_confirmatory_only_with_alpha_spending():
     spending = {"interim_looks": [24.0, 72.0], "spending": "obrien_fleming"}
     data = _study(plan=spending)

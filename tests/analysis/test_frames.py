@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.frames import DataWarning, Prices, attempts_frame
+from analysis.frames import DataWarning, Prices, attempts_frame, exposure
 
 T0 = pd.Timestamp("2026-12-01 00:00", tz="UTC")
 
@@ -147,3 +147,31 @@ def test_disqualified_attempts_are_excluded_but_their_compute_counts():
         frame = build(rows, sessions=spans)
     assert list(frame.index) == ["a2"]
     assert frame.loc["a2", "compute_hours"] == pytest.approx(2.0)
+
+
+def test_exposure_is_how_far_each_participant_got_on_every_axis():
+    """Where a participant not yet at a threshold is censored: their own clocked hours, the
+    compute they used (a dry run after their last attempt too) and dollars — NaN, not 0,
+    where the axis is unknown."""
+    roster = pd.DataFrame([{"participant_id": p, "kind": k} for p, k in
+                           (("ann", "human"), ("bot", "agent"), ("zed", "human"),
+                            ("aar", "imported"))])
+    rows = [attempt("a1", "ann", submitted=1.0, finished=2.0, cpu=3600.0),
+            attempt("b1", "bot", kind="agent", arm="ai", submitted=0.5, finished=1.0,
+                    cpu=1800.0)]
+    dry = pd.DataFrame([{"participant_id": "ann", "status": "ok", "created_at": h(5.0),
+                         "finished_at": h(5.5), "cpu_seconds": 1800.0}])
+    usage = pd.DataFrame([{"participant_id": "bot", "recorded_at": h(3.0), "cost_usd": 7.0}])
+    got = exposure(roster, pd.DataFrame(rows), study_start=T0, as_of=h(10.0),
+                   sessions=sessions(("ann", 0.0, 4.0), ("ann", 6.0, None), ("zed", 8.0, 9.0)),
+                   usage=usage, dry_runs=dry, prices=Prices(cpu_hour=2.0), max_open_hours=3.0)
+    assert got.loc["ann", "calendar_hours"] == 10.0 and got.loc["ann", "own_hours"] == 10.0
+    assert got.loc["ann", "active_hours"] == pytest.approx(4.0 + 3.0)  # open one capped at 3
+    assert got.loc["ann", "compute_hours"] == pytest.approx(1.5)  # the later dry run counts
+    assert got.loc["ann", "dollars"] == pytest.approx(3.0)
+    assert np.isnan(got.loc["bot", "active_hours"])  # no clock events: unknown
+    assert got.loc["bot", "own_hours"] == pytest.approx(9.5)
+    assert got.loc["bot", "dollars"] == pytest.approx(7.0 + 1.0)
+    # zed clocked in but never ran anything: at risk on the active axis, 0 compute used
+    assert got.loc["zed", "active_hours"] == 1.0 and got.loc["zed", "compute_hours"] == 0.0
+    assert got.loc["aar", ["active_hours", "compute_hours", "dollars"]].isna().all()

@@ -81,3 +81,25 @@ def test_the_band_is_the_spread_of_medians_over_resampled_participants(people):
     medians = np.median(values[picks], axis=1)  # the definition, by brute force
     assert np.allclose(low, np.quantile(medians, 0.025, axis=0))
     assert np.allclose(high, np.quantile(medians, 0.975, axis=0))
+
+
+def test_km_on_another_axis_censors_each_participant_at_their_own_exposure():
+    """On the compute axis: ann reached 0.5 after 2 compute hours; bob stopped at 1 compute
+    hour without reaching it (censored there, before ann's event: not at risk at 2), and cy
+    has no data on the axis (missing, not at 0)."""
+    curves = pd.DataFrame([
+        {"participant_id": "ann", "display_name": "ann", "arm": "human", "x": 2.0,
+         "value": 0.6, "attempt_id": "a1"}])
+    roster = pd.DataFrame([{"participant_id": p, "display_name": p, "arm": "human",
+                            "kind": "human"} for p in ("ann", "bob", "cy")])
+    exposure = pd.Series({"ann": 3.0, "bob": 1.0, "cy": np.nan})
+    row = km_time_to_threshold(curves, roster, [0.5], exposure=exposure).iloc[0]
+    assert (row["n"], row["reached"], row["missing"]) == (2, 1, 1)
+    assert row["share_reached"] == 1.0 and row["median_x"] == 2.0
+    # bob at 5 compute hours instead: still at risk at ann's event, so half reached
+    later = km_time_to_threshold(curves, roster, [0.5],
+                                 exposure=exposure.replace(1.0, 5.0)).iloc[0]
+    assert later["share_reached"] == 0.5 and later["median_x"] == 2.0
+    nobody = km_time_to_threshold(curves.iloc[:0], roster.iloc[2:], [0.5],
+                                  exposure=exposure).iloc[0]
+    assert nobody["n"] == 0 and nobody["missing"] == 1 and np.isnan(nobody["share_reached"])
