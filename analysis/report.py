@@ -35,6 +35,7 @@ from analysis.figures import (
     trajectories_figure,
 )
 from analysis.frames import AXES, Prices, attempts_frame, exposure
+from analysis.reference import best_shipped, shipped_baselines
 from analysis.sequential import SPENDING, Look, look_sentence, reached_looks, read_looks
 from analysis.stats import (
     ItemResults,
@@ -49,7 +50,6 @@ from analysis.stats import (
 from analysis.tables import best_per_task, matched_comparison, participant_table
 from study.protocol import AnalysisPlan
 
-BASELINE_ARM = "automated-baseline"
 # Each participant's trajectory repeats their attempts: above this many scored attempts the
 # report leaves the menu out (the gap-closure page draws one participant at a time instead).
 TRAJECTORY_LIMIT = 20_000
@@ -305,18 +305,22 @@ def frontier_bands(frame: pd.DataFrame, items: Callable[[str], ItemResults | Non
     return bands
 
 
-def references(frame: pd.DataFrame) -> dict[str, float | None]:
-    """Reference lines: the weak floor (PGR 0), the ceiling (1) and the best baseline — the
-    automated-baseline arm's best private score at its best public attempt, when it ran."""
-    baseline = frame[frame["arm"].eq(BASELINE_ARM) & frame["status"].eq("scored")
-                     & frame["public_pgr"].notna()]
-    best = (float(baseline.loc[baseline["public_pgr"].idxmax(), "private_pgr"])
-            if len(baseline) else None)
-    return {"weak floor": 0.0, "best baseline": best, "ceiling": 1.0}
+def references(frame: pd.DataFrame, *, endpoint: str = "private_at_best_public",
+               baselines: list[str] | None = None) -> dict[str, float | None]:
+    """Reference lines: the weak floor (PGR 0), the ceiling (1) and the best shipped baseline
+    as this study ran it on the task (`analysis.reference`), labelled with its name and runs;
+    no baseline line when none ran here (the automated-baseline arm's tuned best is its own
+    arm's curve, not a reference)."""
+    score = "public_pgr" if endpoint_of(endpoint) == "best_public" else "private_pgr"
+    best = best_shipped(frame, shipped_baselines(names=baselines), score=score)
+    lines: dict[str, float | None] = {"weak floor": 0.0}
+    if best is not None:
+        lines[best.label] = best.value
+    return {**lines, "ceiling": 1.0}
 
 
 def _figures(frame: pd.DataFrame, data: StudyData, ctx: Context, bands) -> list:
-    refs = references(frame)
+    refs = references(frame, endpoint=ctx.endpoint, baselines=ctx.plan.reference_baselines)
     # Every attempt as a dot on the calendar axis only: five copies of a large study's cloud
     # would make the file five times larger for no new information.
     figures = [frontier_figure(frame, x=axis, endpoint=ctx.endpoint, roster=ctx.roster,

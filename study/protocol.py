@@ -147,6 +147,9 @@ class AnalysisPlan(_Strict):
     # function. None declared: every reading before the window closes is exploratory.
     interim_looks: list[Annotated[float, Field(gt=0)]] = []
     spending: Literal["none", "obrien_fleming", "pocock"] = "none"
+    # The figures' "best baseline" line: the best of these shipped baselines (files in
+    # baselines/, unmodified) as this study ran them on the task; empty: all of them.
+    reference_baselines: list[str] = []
 
     @model_validator(mode="after")
     def _looks_are_planned(self) -> AnalysisPlan:

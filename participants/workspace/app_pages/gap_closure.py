@@ -54,7 +54,9 @@ bands = None
 if st.toggle("per-attempt 95% intervals (held attempts)", key="gap_bands"):
     bands = study_data.frontier_bands(state.client(), chosen, x=axis, score=score)
 st.plotly_chart(frontier_figure(chosen, x=axis, endpoint=score, until=until, roster=roster,
-                                references=references(frame), bands=bands, zoom=zoom),
+                                references=references(frame, endpoint=score,
+                                                      baselines=ctx.plan.reference_baselines),
+                                bands=bands, zoom=zoom),
                 width="stretch", key="gap_frontier")
 st.caption(f"Thick: each arm's median participant ({ENDPOINTS[ctx.endpoint]}), shaded: 95% "
            "band over participants; dashed: best in arm; thin: participants; crosses: "
