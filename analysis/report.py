@@ -233,19 +233,22 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
         "primary": pd.DataFrame([{"reading": ctx.label, **(result.as_dict() if result else {}),
                                   "summary": sentence}])}
     t_now = min(ctx.t, ctx.as_of_hours) if ctx.plan.axis == "calendar_hours" else ctx.t
+    # How far along every axis each participant had got by now (censoring, compute, cost).
+    reached_by_now = exposure(
+        roster, data.attempts, study_start=data.study_start, as_of=now,
+        sessions=data.sessions, usage=data.usage, dry_runs=data.dry_runs,
+        experiments=data.experiments, prices=prices,
+        max_open_hours=plan.max_open_session_hours)
     tables["participants"] = participant_table(
         frame, roster, t=t_now, axis=plan.axis, endpoint=ctx.endpoint,
-        thresholds=plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours)
+        thresholds=plan.thresholds, as_of=ctx.as_of_hours, end=ctx.window_hours,
+        used=reached_by_now)
     tables["matched_comparison"] = matched_comparison(
         frame, roster, ctx.all_arms, t=t_now, axis=plan.axis,
         endpoint=ctx.endpoint)
     tables["time_to_threshold"] = pd.concat(
         [_thresholds_on(frame, ctx, axis) for axis in AXES], ignore_index=True)
-    tables["time_to_threshold_km"] = _km_on_every_axis(frame, ctx, exposure(
-        roster, data.attempts, study_start=data.study_start, as_of=now,
-        sessions=data.sessions, usage=data.usage, dry_runs=data.dry_runs,
-        experiments=data.experiments, prices=prices,
-        max_open_hours=plan.max_open_session_hours))
+    tables["time_to_threshold_km"] = _km_on_every_axis(frame, ctx, reached_by_now)
     area = area_under_frontier(
         _median_steps(frame, ctx, "calendar_hours"), end=ctx.window_hours,
         as_of=ctx.as_of_hours, value="value", arms=ctx.all_arms)

@@ -14,9 +14,13 @@ from analysis.stats import time_to_threshold
 
 def participant_table(frame: pd.DataFrame, roster: pd.DataFrame, *, t: float, axis: str,
                       endpoint: str, thresholds: list[float], as_of: float | None = None,
-                      end: float | None = None) -> pd.DataFrame:
+                      end: float | None = None, used: pd.DataFrame | None = None
+                      ) -> pd.DataFrame:
     """One row per enrolled participant. Threshold columns hold the x at which the
-    participant's curve reached it, or the horizon with `censored` when it had not."""
+    participant's curve reached it, or the horizon with `censored` when it had not. Compute
+    and dollars are what each had used by now when `used` (`frames.exposure`) is given — dry
+    runs, experiments and runs after their last finished attempt included — else the most
+    any of their finished attempts carries."""
     values = participant_endpoint(frame, t=t, axis=axis, endpoint=endpoint,
                                   participants=roster, no_attempt="exclude")
     curves = participant_curves(frame, x=axis, endpoint=endpoint)
@@ -32,8 +36,10 @@ def participant_table(frame: pd.DataFrame, roster: pd.DataFrame, *, t: float, ax
         failed=values["participant_id"].map(
             mine["status"].apply(lambda s: int(s.isin(["failed", "timed_out"]).sum())))
         .fillna(0).astype(int),
-        compute_hours=values["participant_id"].map(mine["compute_hours"].max()),
-        dollars=values["participant_id"].map(mine["dollars"].max()),
+        compute_hours=values["participant_id"].map(
+            mine["compute_hours"].max() if used is None else used["compute_hours"]),
+        dollars=values["participant_id"].map(
+            mine["dollars"].max() if used is None else used["dollars"]),
         clock_events=values["participant_id"].map(
             mine["active_hours"].apply(lambda s: bool(s.notna().any()))).fillna(False),
         clocked_out_attempts=values["participant_id"].map(mine["clocked_out"].sum())

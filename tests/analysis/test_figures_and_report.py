@@ -155,6 +155,21 @@ def test_kaplan_meier_is_read_on_every_axis_with_missing_participants_counted():
     assert (dollars["n"] == 0).all() and dollars["share_reached"].isna().all()
 
 
+def test_the_participant_table_counts_compute_used_after_the_last_attempt():
+    data = _study()
+    last = data.attempts.groupby("participant_id")["finished_at"].max()
+    data.dry_runs = pd.DataFrame([{"participant_id": "ai-0", "status": "ok",
+                                   "created_at": last["ai-0"] + pd.Timedelta(minutes=1),
+                                   "finished_at": last["ai-0"] + pd.Timedelta(minutes=2),
+                                   "cpu_seconds": 1800.0}])
+    _, tables, _, _ = build_tables(data, as_of=T0 + pd.Timedelta(hours=200))
+    table = tables["participants"].set_index("participant_id")
+    attempts_made = data.attempts.groupby("participant_id").size()
+    assert table.loc["ai-0", "compute_hours"] == pytest.approx(
+        attempts_made["ai-0"] * 60 / 3600 + 0.5)
+    assert table.loc["ai-1", "compute_hours"] == pytest.approx(attempts_made["ai-1"] * 60 / 3600)
+
+
 def test_a_planned_interim_look_is_confirmatory_only_with_alpha_spending():
     spending = {"interim_looks": [24.0, 72.0], "spending": "obrien_fleming"}
     data = _study(plan=spending)
