@@ -136,10 +136,18 @@ def main() -> None:
         "commit makes the next poll read the attempt from DuckDB again): "
         f"**{busy[0]:.0f} polls/s**, {busy[1]:.2f} ms of server CPU a poll (its writes included).",
     ]
+    lines.append(_load_line())
     write_section("Study server (issue 3)", "\n".join(lines))
     mix = _load_mix()
-    write_section("Study server: waiting clients (issue 11)", waiting + "\n" + mix)
+    write_section("Study server: waiting clients (issue 11)",
+                  "\n".join([waiting, mix, _load_line()]))
     print("\n".join(lines) + "\n" + waiting + "\n" + mix)
+
+
+def _load_line() -> str:
+    """Other work on the machine moves every figure here: say how much there was."""
+    return (f"- Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+            "cores.")
 
 
 def _load_mix() -> str:

@@ -1,5 +1,6 @@
 """A study on the Ray backend whose head cannot be reached: the server still accepts and queues
-submissions, /v1/health says why nothing runs, and every workspace page says so in its sidebar."""
+submissions, /v1/health says why nothing runs, and every workspace page says so in its sidebar.
+An unhealthy server (503: here the data disk below the floor) is named in the sidebar too."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from study.records import AttemptStatus
-from tests.e2e.conftest import VANILLA, free_port, make_server
+from tests.e2e.conftest import SMALL, VANILLA, free_port, make_server
 from tests.participants.conftest import APP
 
 
@@ -41,3 +42,25 @@ def test_submissions_queue_and_the_sidebar_says_why(away, monkeypatch):
     assert not at.exception, at.exception
     shown = [str(w.value) for w in at.sidebar.warning]
     assert any(w.startswith("Runner: attempts wait in the queue") for w in shown), shown
+
+
+def test_an_unhealthy_server_is_named_in_the_sidebar(tmp_path, rt_task, monkeypatch):
+    live = make_server(tmp_path)
+    live.start(slots=0)
+    try:
+        ray = live.participant("ray-disk")
+        monkeypatch.setenv("ARENA_URL", live.url)
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+        at.text_input(key="signin_token").input(ray.token)
+        at.button(key="signin_submit").click().run()
+        assert not at.exception and not at.sidebar.error, at.sidebar.error
+        floor = 10 ** 9  # MB: more than any disk has free
+        with live.admin() as admin:
+            admin.amend_protocol(SMALL.read_text().replace(
+                "[limits]", f"[limits]\nmin_free_disk_mb = {floor}"), reason="test the floor")
+        assert ray.health_report()["status"] == "unhealthy"
+        at.run()
+        shown = [str(e.value) for e in at.sidebar.error]
+        assert any(e.startswith("Server: ") and "floor" in e for e in shown), shown
+    finally:
+        live.stop()
