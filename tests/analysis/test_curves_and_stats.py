@@ -162,7 +162,7 @@ def _items(rng, n, p_attempt, p_weak=0.6, p_ceiling=0.9, seeds=3):
                        ceiling=(rng.random(n) < p_ceiling).astype(float))
 
 
-def test_bootstrap_interval_covers_a_known_pgr():
+def test_the_interval_covers_a_known_pgr():
     rng = np.random.default_rng(1)
     covered = sum(lo <= 0.5 <= hi for lo, hi in
                   (pgr_interval(_items(rng, 600, 0.75)) for _ in range(40)))
