@@ -189,7 +189,8 @@ def _km_on_every_axis(frame: pd.DataFrame, ctx: Context, reached_by_now: pd.Data
     common horizon on calendar hours, at each participant's own exposure elsewhere."""
     tables = []
     for axis in AXES:
-        curves = participant_curves(frame, x=axis, endpoint=ctx.endpoint)
+        _summary(frame, ctx, axis)  # built once per axis: its participant curves serve here
+        curves = ctx.summaries[axis][0]
         if axis == "calendar_hours":
             table = km_time_to_threshold(curves, ctx.roster, ctx.plan.thresholds,
                                          as_of=ctx.as_of_hours, end=ctx.window_hours)
