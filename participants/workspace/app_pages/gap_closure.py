@@ -67,7 +67,10 @@ tab1, tab2, tab3, tab4, tab5 = st.tabs(["time to threshold", "participants", "ac
 thresholds = tables["time_to_threshold"]
 tab1.dataframe(pd.merge(thresholds_wide(thresholds[thresholds["axis"] == axis]),
                         tables["area_under_median"], on="arm", how="outer"), hide_index=True)
-tab1.dataframe(tables["time_to_threshold_km"], hide_index=True)
+km = tables["time_to_threshold_km"]
+tab1.dataframe(km[km["axis"] == axis], hide_index=True)  # Kaplan–Meier on the chosen axis
+if "sequential" in tables:  # the plan's interim looks, with alpha spending
+    tab1.dataframe(tables["sequential"], hide_index=True)
 tab2.dataframe(tables["participants"], hide_index=True)
 tab2.dataframe(tables["matched_comparison"], hide_index=True)
 names = dict(zip(roster["participant_id"], roster["display_name"], strict=True))
