@@ -145,6 +145,16 @@ def _looks(frame: pd.DataFrame, ctx: Context) -> list[Look]:
                       no_attempt=plan.no_attempt, alpha=plan.alpha, spending=plan.spending)
 
 
+def _sequential_decision(ctx: Context) -> dict[str, object]:
+    """With alpha spending, the decision is the group-sequential test's, not p ≤ α: say it
+    beside the p-value so no one reads the one for the other."""
+    if not ctx.looks:
+        return {}
+    crossed = next((look.look for look in ctx.looks if look.crossed), None)
+    return {"sequential_look": ctx.looks[-1].look, "alpha_spent": ctx.looks[-1].alpha_spent,
+            "boundary_crossed": crossed is not None, "crossed_at_look": crossed}
+
+
 def _summary(frame: pd.DataFrame, ctx: Context, axis: str) -> pd.DataFrame:
     """The arms' summary on `axis` up to its horizon, built once per axis."""
     if axis not in ctx.summaries:
@@ -232,7 +242,7 @@ def build_tables(data: StudyData, *, endpoint: str | None = None, score: str | N
     result, sentence = primary_result(frame, ctx)
     tables: dict[str, pd.DataFrame] = {
         "primary": pd.DataFrame([{"reading": ctx.label, **(result.as_dict() if result else {}),
-                                  "summary": sentence}])}
+                                  **_sequential_decision(ctx), "summary": sentence}])}
     t_now = min(ctx.t, ctx.as_of_hours) if ctx.plan.axis == "calendar_hours" else ctx.t
     # How far along every axis each participant had got by now (censoring, compute, cost).
     reached_by_now = exposure(

@@ -183,6 +183,7 @@ def test_a_planned_interim_look_is_confirmatory_only_with_alpha_spending():
     # 4 against 3: 35 relabellings, and O'Brien–Fleming has spent < 1/35 by hour 72.
     assert "Look 2 of 3" in primary["summary"] and "no crossing possible yet" in primary["summary"]
     assert list(tables["sequential"]["t"]) == [24.0, 72.0]
+    assert primary["sequential_look"] == 2 and not primary["boundary_crossed"]
     assert not tables["sequential"]["crossed"].any()
     # The same data without a stated spending function stays exploratory.
     _, plain, _, _ = build_tables(_study(), as_of=T0 + pd.Timedelta(hours=100))
@@ -196,6 +197,9 @@ def test_a_clear_difference_crosses_at_an_interim_look():
     summary = tables["primary"].iloc[0]["summary"]
     assert "The boundary was crossed at look" in summary and "ai is ahead" in summary
     assert tables["sequential"]["crossed"].sum() == 1
+    primary = tables["primary"].iloc[0]
+    assert primary["boundary_crossed"] and primary["crossed_at_look"] == (
+        tables["sequential"].loc[tables["sequential"]["crossed"], "look"].iloc[0])
 
 
 def test_the_report_writes_the_primary_comparison_first(tmp_path):
