@@ -11,12 +11,11 @@ from study.tasks.records import Task, TaskKind, TaskRole
 from study.tasks.sources import SOURCES
 
 # Gold examples for each task's weak teacher: fewer make a weaker teacher and more room to climb.
-# docs/tasks.md records the audits that chose them: `tweet_sentiment` with 150 is the hill-climbing
-# task (vanilla PGR 0.22, no teacher-free method above 0.09, tuned baselines 0.21 on L3 → mpnet);
-# `rt_sentiment` (100) passes as a held-out task but not as the race, where `zero_shot` reaches
-# 0.49 and a tuned logconf 0.79.
+# docs/tasks.md records the audits that chose the tasks: `tweet_sentiment` (3,000 test items) is the
+# hill-climbing task (vanilla PGR 0.32, no teacher-free method above 0, tuned baselines 0.35 on
+# L3 → mpnet); `rt_sentiment` passes as a held-out task but not as the race, where `zero_shot`
+# reaches 0.49 and a tuned logconf 0.79; `convention_party` is the closest second held-out task.
 WEAK_TRAIN_SIZE = 100
-HILL_CLIMB_WEAK_TRAIN = 150
 
 DEFAULT_TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -32,23 +31,24 @@ DEFAULT_TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="tweet_sentiment", kind=TaskKind.CLASSIFY, role=TaskRole.HILL_CLIMB,
             source="tweets",
-            sizes={"weak_train": HILL_CLIMB_WEAK_TRAIN, "train": 2000, "test": 1000},
+            sizes={"weak_train": WEAK_TRAIN_SIZE, "train": 2000, "test": 3000},
             description="Is this tweet positive (1) or negative (0)?",
             label_names=("negative", "positive"),
         ),
         TaskSpec(
-            name="winowhy_verify", kind=TaskKind.VERIFY, role=TaskRole.HELD_OUT,
-            source="winowhy",
-            sizes={"weak_train": 300, "train": 1000, "test": 900},
-            description="Is the explanation given for this Winograd schema answer correct "
-                        "(true) or not (false)?",
-            label_names=("incorrect reasoning", "correct reasoning"),
+            name="convention_party", kind=TaskKind.CLASSIFY, role=TaskRole.HELD_OUT,
+            source="convention_speeches",
+            sizes={"weak_train": WEAK_TRAIN_SIZE, "train": 1000, "test": 1200},
+            description="Was this paragraph spoken at the 2012 Republican (1) or Democratic (0) "
+                        "National Convention?",
+            label_names=("democrat", "republican"),
         ),
     )
 }
 
-# Built and scored like the default tasks, but not part of the default study: too small for its
-# gap to clear the noise (docs/tasks.md). It exercises the pairwise format and per-subset scores.
+# Built and scored like the default tasks, but not part of the default study (docs/tasks.md):
+# hhh_pairwise is too small for its gap to clear the noise (it exercises the pairwise format and
+# per-subset scores); with these encoders no shipped method beats copying winowhy's teacher.
 EXTRA_TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -61,12 +61,12 @@ EXTRA_TASKS: dict[str, TaskSpec] = {
             label_names=("the second answer is better", "the first answer is better"),
         ),
         TaskSpec(
-            name="convention_party", kind=TaskKind.CLASSIFY, role=TaskRole.HELD_OUT,
-            source="convention_speeches",
-            sizes={"weak_train": WEAK_TRAIN_SIZE, "train": 1000, "test": 1200},
-            description="Was this paragraph spoken at the 2012 Republican (1) or Democratic (0) "
-                        "National Convention?",
-            label_names=("democrat", "republican"),
+            name="winowhy_verify", kind=TaskKind.VERIFY, role=TaskRole.HELD_OUT,
+            source="winowhy",
+            sizes={"weak_train": 300, "train": 1000, "test": 900},
+            description="Is the explanation given for this Winograd schema answer correct "
+                        "(true) or not (false)?",
+            label_names=("incorrect reasoning", "correct reasoning"),
         ),
     )
 }
