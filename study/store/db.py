@@ -132,6 +132,7 @@ class Database:
         cur = self._cursor()
         try:
             cur.execute(sql, list(params))
+            self._count_if_write(sql)
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
         except duckdb.Error as exc:
@@ -145,10 +146,18 @@ class Database:
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             row = self._cursor().execute(sql, list(params)).fetchone()
+            self._count_if_write(sql)
         except duckdb.Error as exc:
             self._noticed(exc)
             raise
         return None if row is None else row[0]
+
+    def _count_if_write(self, sql: str) -> None:
+        """A write made outside transaction() (autocommit) still makes remembered reads stale:
+        study.read_cache trusts `commits` alone."""
+        if not self.in_transaction() and (not _READ_ONLY.match(sql) or _WRITE_WORD.search(sql)):
+            with self._write_lock:
+                self.commits += 1
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the current thread's transaction commits (never on rollback):

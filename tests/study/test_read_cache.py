@@ -147,3 +147,13 @@ def test_a_credential_read_before_a_revocation_is_not_kept(service):
     assert service.known_principal(token.token) is None
     with pytest.raises(AuthError, match="revoked"):
         service.authenticate(token.token)
+
+
+def test_a_write_outside_a_transaction_also_makes_remembered_reads_stale(service):
+    ann, _ = _participant(service, "ann")
+    first = _submit(service, ann, "first")
+    for _ in range(2):
+        assert service.get_attempt(ann, first).note == "first"
+    # An autocommit write (no transaction()): the cache trusts the commit count alone.
+    service.store.db.rows("UPDATE attempts SET note = ? WHERE id = ?", ["edited", first])
+    assert service.get_attempt(ann, first).note == "edited"
