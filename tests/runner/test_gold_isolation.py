@@ -17,8 +17,7 @@ SKIP = ("/proc", "/sys", "/dev", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/et
 
 def run(ctx):
     found, visited = [], 0
-    roots = ["/"]
-    for root in roots:
+    for root in MARKERS["roots"]:
         for folder, dirs, files in os.walk(root):
             dirs[:] = [d for d in dirs
                        if not os.path.join(folder, d).startswith(SKIP)
@@ -59,17 +58,20 @@ def test_a_searching_method_finds_no_gold_label(run_source, rt_task, monkeypatch
     example = rt_task.splits["test"][0]
     gold_line = json.dumps({"text": example.inputs["text"], "label": example.label})[:-1]
     assert (task_folder(rt_task.name, rt_task.info.content_hash) / "test.jsonl").exists()
-    markers = json.dumps({"gold_line": gold_line, "secret": "sk-ant-test-secret"})
+    markers = {"gold_line": gold_line, "secret": "sk-ant-test-secret", "roots": ["/"]}
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
-    source = SEARCH.format(markers=markers)
 
-    sandboxed = run_source(source, seconds=120)
+    sandboxed = run_source(SEARCH.format(markers=json.dumps(markers)), seconds=120)
     assert sandboxed.status == "scored", sandboxed.error
     report = _report(sandboxed)
     assert report["found"] == []
     assert report["visited"] > 5  # it did look: the bundle, the runner package, scratch
 
-    control = run_source(source, seconds=300, sandbox=False)
+    # The control searches only the data cache: the whole host is most of this test's time, and
+    # what it must prove is that the same search finds gold files where they are visible.
+    control_markers = {**markers, "roots": [str(cache_dir())]}
+    control = run_source(SEARCH.format(markers=json.dumps(control_markers)), seconds=300,
+                         sandbox=False)
     found = _report(control)["found"]
     assert any(kind == "name" and str(cache_dir()) in path for kind, path in found), found
     assert any(kind == "content" for kind, _ in found), found
