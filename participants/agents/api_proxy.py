@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+import socket
 import socketserver
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,10 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 SECRETS = {"x-api-key", "authorization"}
 PLACEHOLDER_KEY = "sk-ant-sandbox-placeholder"  # what the sandbox sees as its API key
 MAX_BODY = 32 * 2**20  # the Messages API's own request limit; more is refused, never read
+# After refusing a body, what the client still sends is read and dropped for at most this long
+# and this much: closing with unread input makes the kernel reset the connection, and the
+# client would lose the refusal (nginx's "lingering close").
+LINGER_S, LINGER_BYTES = 2.0, 2 * MAX_BODY
 
 
 def allowed(path: str) -> bool:
@@ -102,7 +108,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(413 if "bytes" in str(exc) else 400, "invalid_request_error",
                         f"bad request body ({exc}); at most {MAX_BODY} bytes")
+            self._linger()
             return None
+
+    def _linger(self) -> None:
+        """The refusal is sent; drop what the client still sends, bounded, then let it close."""
+        deadline, dropped = time.monotonic() + LINGER_S, 0
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            while dropped < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                data = self.connection.recv(1 << 16)
+                if not data:
+                    break
+                dropped += len(data)
+        except OSError:  # a timeout or a client already gone: nothing more to do
+            pass
 
     def _chunked_body(self) -> bytes:
         parts, total = [], 0

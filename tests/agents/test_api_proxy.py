@@ -4,6 +4,8 @@ as SNI and Host, the operator's key instead of the sandbox's placeholder, stream
 they come, and nothing but /v1/messages. The upstream is the fake Messages API over TLS with a
 certificate from a CA made in the test; nothing here reaches the internet."""
 
+import socket
+
 import anthropic
 import httpx
 import httpx2  # the anthropic SDK's HTTP client
@@ -100,16 +102,35 @@ def test_the_messages_paths_claude_code_uses_are_allowed():
     assert allowed("/v1/messages/count_tokens?beta=true")
 
 
+def _raw_post(socket_path, head: bytes, body_chunks) -> bytes:
+    """What the proxy answers to a request written by hand: an HTTP client library would stop
+    at its own checks (too little data for the declared length), racing the proxy's answer."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(30)
+        sock.connect(str(socket_path))
+        sock.sendall(head)
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the proxy answered and closed before reading it all: what is tested
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
 def test_a_body_past_the_apis_limit_is_refused_unread(tls_fake, test_ca, tmp_path):
     proxy = MessagesProxy(tmp_path / "api", tls_fake.url, api_key="k", ca_file=test_ca[1])
+    start = b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=str(tmp_path / "api"))) as http:
-            answer = http.post("http://127.0.0.1:8001/v1/messages", content=b"{}",
-                               headers={"Content-Length": str(64 * 2**30)})
-            chunked = http.post("http://127.0.0.1:8001/v1/messages",
-                                content=iter([b"x" * 2**20] * 40))  # 40 MiB, chunked
+        declared = _raw_post(tmp_path / "api", start + b"Content-Length: %d\r\n\r\n"
+                             % (64 * 2**30), [b"{}"])
+        mib = b"x" * 2**20
+        chunked = _raw_post(tmp_path / "api", start + b"Transfer-Encoding: chunked\r\n\r\n",
+                            [b"%x\r\n%s\r\n" % (len(mib), mib)] * 40 + [b"0\r\n\r\n"])
     finally:
         proxy.close()
-    assert answer.status_code == 413 and "at most" in answer.json()["error"]["message"]
-    assert chunked.status_code == 413
+    assert declared.startswith(b"HTTP/1.1 413") and b"at most" in declared
+    assert chunked.startswith(b"HTTP/1.1 413")
     assert tls_fake.requests == []
