@@ -12,7 +12,7 @@ def run(ctx):
             block = bytearray(TARGET * 1024 * 1024)
             for i in range(0, len(block), 4096):  # touch every page: resident, not reserved
                 block[i] = 1
-            time.sleep(30)
+            time.sleep(8)  # long enough that all three hold their pages at once
             os._exit(0)
         children.append(pid)
     for pid in children:
