@@ -140,6 +140,15 @@ def _import_ray() -> Any:
     return ray
 
 
+def check_ray_address(address: str) -> None:
+    """A Ray client address, and Ray installed to use it; raises RayUnavailableError."""
+    if not address.startswith("ray://"):
+        raise RayUnavailableError(
+            f"--ray-address {address!r}: give the head's client address, "
+            "ray://HOST:10001 (a plain driver would be ended by Ray if the head went away)")
+    _import_ray()
+
+
 @dataclass
 class RayExecutor:
     """Submits attempts as Ray tasks and waits for them; reconnects to the head when needed."""
@@ -155,10 +164,7 @@ class RayExecutor:
     connected_since: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.address.startswith("ray://"):
-            raise RayUnavailableError(
-                f"--ray-address {self.address!r}: give the head's client address, "
-                "ray://HOST:10001 (a plain driver would be ended by Ray if the head went away)")
+        check_ray_address(self.address)
         self._ray = _import_ray()
 
     # ------------------------------------------------------------------------- connection

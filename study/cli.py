@@ -224,6 +224,21 @@ def _check_gpus(gpus: str | None) -> None:
         _fail(exc)
 
 
+def _check_backend(backend: str | None, ray_address: str | None,
+                   protocol: Path | None = None) -> None:
+    """`--backend`/`--ray-address` (else the protocol's [runner] table) that cannot be used
+    fail here, before a study is created."""
+    from study.protocol import load_protocol
+    from study.server import check_backend
+
+    try:
+        runner = load_protocol(protocol).runner if protocol is not None else None
+        check_backend(backend or (runner.backend if runner else "local"),
+                      ray_address or (runner.ray_address if runner else None))
+    except ArenaError as exc:
+        _fail(exc)
+
+
 @app.command()
 def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
           port: int = 8765,
@@ -271,6 +286,7 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
     from study.store import Database, Store
 
     _check_gpus(gpus)  # before a study is created on a machine that cannot run it
+    _check_backend(backend, ray_address, protocol)
     try:
         if not db_path(data_dir).exists():
             issued = create_study(data_dir, load_protocol(protocol))

@@ -28,7 +28,7 @@ from runner.method import Budget
 from runner.method.cgroup import CgroupUnavailableError, require_cgroups
 from runner.method.sandbox import SandboxUnavailableError, require_sandbox
 from runner.pairs import pair_for_protocol
-from runner.ray_backend import NodeRun, RayExecutor, baseline_fingerprint
+from runner.ray_backend import NodeRun, RayExecutor, baseline_fingerprint, check_ray_address
 from runner.scheduler import Job, Scheduler
 from runner.teacher import ModelPair, fixed_baselines
 from runner.workdir import clean_cgroups, clean_work_dirs, make_work_dir
@@ -243,7 +243,9 @@ def _task_view(task: Task, pair: ModelPair) -> dict[str, Any]:
             "weak": round(base.weak_mean, 4), "ceiling": round(base.ceiling_mean, 4)}
 
 
-def _ray_executor(backend: str, address: str | None) -> RayExecutor | None:
+def check_backend(backend: str, address: str | None) -> str | None:
+    """The Ray head's address when attempts run on Ray, None for the local backend; a clear
+    error for anything else. Cheap (no connection): `arena up` asks before creating a study."""
     if backend == "local":
         return None
     if backend != "ray":
@@ -251,7 +253,13 @@ def _ray_executor(backend: str, address: str | None) -> RayExecutor | None:
     if not address:
         raise InvalidError("the Ray backend needs the head's address: --ray-address "
                            "ray://HOST:10001 (or [runner] ray_address in the protocol)")
-    return RayExecutor(address)
+    check_ray_address(address)
+    return address
+
+
+def _ray_executor(backend: str, address: str | None) -> RayExecutor | None:
+    address = check_backend(backend, address)
+    return None if address is None else RayExecutor(address)
 
 
 def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
