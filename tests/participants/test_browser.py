@@ -22,7 +22,8 @@ pytestmark = pytest.mark.browser
 expect.set_options(timeout=30_000)  # a loaded 2-core machine; speed is measured elsewhere
 TYPED = "# tuned from the browser"
 PAGES = [("Task brief", "Task brief", "brief"), ("Method editor", "Method editor", "editor"),
-         ("Attempts", "My attempts", "attempts"), ("Leaderboard", "Leaderboard", "leaderboard"),
+         ("Attempts", "My attempts", "attempts"), ("Experiments", "Experiments", "experiments"),
+         ("Leaderboard", "Leaderboard", "leaderboard"),
          ("Forum", "Forum", "forum"), ("Clock", "Clock", "clock")]
 STAFF_PAGES = [("Analyst view", "Analyst view", "analyst"),
                ("Gap closure", "Gap closure", "gap-closure"),
@@ -120,8 +121,13 @@ def go(page: Page, link: str, heading: str) -> None:
     expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
 
 
+EDITOR = '[data-stale="false"] iframe[title="code_editor.code_editor"]'
+
+
 def ace(page: Page):
-    return page.frame_locator('iframe[title="code_editor.code_editor"]').locator(".ace_content")
+    """The editor's text. While a loaded text mounts a fresh editor, the old one stays a moment,
+    marked stale: only the current one counts."""
+    return page.frame_locator(EDITOR).locator(".ace_content")
 
 
 def test_sign_in_submit_watch_scored_post_and_leaderboard(arena, workspace, page):
@@ -183,6 +189,58 @@ def test_sign_in_submit_watch_scored_post_and_leaderboard(arena, workspace, page
     expect(page.locator(".js-plotly-plot")).to_be_visible()
     assert rae.participant_id in {r.participant_id for r in rae.leaderboard()}
     assert errors_of(page) == []
+
+
+def test_upload_box_states_one_limit_and_the_editor_marks_the_broken_line(
+        arena, workspace, page, tmp_path):
+    wyn = arena.participant("wyn-upload")
+    limit = wyn.study().limits["max_source_bytes"]
+    sign_in(page, workspace.url, wyn.token)
+    go(page, "Method editor", "Method editor")
+    uploader = page.get_by_test_id("stFileUploader")
+    # One limit, the study's; Streamlit's own "200MB per file" line is not shown.
+    expect(uploader).to_contain_text(f"at most {limit:,} bytes")
+    settle(page)
+    assert "per file" not in page.locator("body").inner_text()
+
+    # Over the study's limit (under the widget's MB): refused, the message under the box.
+    big = tmp_path / "big.py"
+    big.write_text("# x\n" * (limit // 4 + 1000))
+    uploader.locator("input[type=file]").set_input_files(big)
+    error = page.get_by_test_id("stAlert").filter(has_text=f"big.py is {big.stat().st_size:,}")
+    expect(error).to_be_visible()
+    box, shown = uploader.bounding_box(), error.bounding_box()
+    assert 0 <= shown["y"] - (box["y"] + box["height"]) < 120, (box, shown)  # right below
+    assert abs(shown["x"] - box["x"]) < 40, (box, shown)  # in the same column
+    # Past the widget's own limit (server.maxUploadSize): Streamlit refuses it before upload.
+    huge = tmp_path / "huge.py"
+    huge.write_text("#" * (2 * 1024 * 1024))
+    uploader.locator("input[type=file]").set_input_files(huge)
+    expect(uploader).to_contain_text(re.compile(r"1(\.0)? ?MB"))
+    assert "huge.py" not in page.get_by_test_id("stAlert").all_inner_texts()
+
+    # A file with a broken line loads, and the editor marks that line.
+    typo = tmp_path / "typo.py"
+    typo.write_text("def run(ctx):\n    x = 1\n    return x +\n")
+    uploader.locator("input[type=file]").set_input_files(typo)
+    expect(ace(page)).to_contain_text("return x +")
+    expect(page.get_by_text("file typo.py")).to_be_visible()
+    expect(page.get_by_text("method.py line 3")).to_be_visible()
+    expect(error).to_have_count(0)  # the upload error went with the good file
+    marker = page.frame_locator(EDITOR).locator(".ace_gutter-cell.ace_error")
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_text("3")
+    # Fixed, the marker goes.
+    ace(page).click()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("End")
+    page.keyboard.type(" 1")
+    expect(page.get_by_text("method.py line 3")).to_have_count(0)
+    expect(marker).to_have_count(0)
+    shot(page, "editor-upload")
+    assert errors_of(page) == []
+    assert wyn.attempts() == []
 
 
 def test_reload_keeps_the_session_and_the_draft(arena, workspace, page):

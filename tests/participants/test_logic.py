@@ -73,6 +73,12 @@ def test_labels_show_queue_position_score_and_withheld():
     assert views.subsets_frame(attempt(4, pgr=0.2)).to_dict("records") == [
         {"subset": "ood", "n": 40, "accuracy": 0.6, "PGR": 0.1}]
     assert views.any_active([queued]) and not views.any_active([attempt(5, pgr=0.1)])
+    # The selector's label names no status: a select box keeps the label it was drawn with,
+    # so "running" would stay after the attempt scored.
+    running = attempt(6, status=AttemptStatus.RUNNING)
+    scored = attempt(6, pgr=0.3)
+    assert views.attempt_label(running) == views.attempt_label(scored)
+    assert "running" not in views.attempt_label(running)
 
 
 def test_best_so_far_is_a_running_max_in_finishing_order():

@@ -65,6 +65,8 @@ def test_brief_renders_tasks_docs_and_baselines_and_opens_one(arena, app_for):
     page = "\n".join(texts(at.markdown))
     assert "ctx" in page  # the method API reference from the server's brief
     assert "#### rt_sentiment" in page  # the task, with its whole description
+    for task in arena.participant("bea-tasks").tasks():
+        assert task.description.strip() in page, task.name  # not cut short
     assert any("PGR" in i and "ceiling" in i for i in texts(at.info))  # roles and PGR explained
     names = [e.label for e in at.expander]
     assert {"vanilla", "logconf"} <= set(names)
@@ -177,8 +179,12 @@ def test_leaderboard_and_best_so_far(arena, app_for):
     jo = arena.participant("jo")
     jo.wait(jo.submit(VANILLA, "rt_sentiment").id, poll=0.2, timeout=120)
     at = open_page(app_for(jo), "leaderboard")
+    picker = at.selectbox(key="leaderboard_task")  # named even when the study has one task
+    assert picker.value == "rt_sentiment" and picker.options == ["rt_sentiment"]
     board = at.dataframe[0].value
     assert "jo (me)" in board["participant"].tolist()
+    mine = board[board["participant"] == "jo (me)"]["best public PGR"].iloc[0]
+    assert "[" in mine and "]" in mine, mine  # the score with its interval
     # The fixed baselines are reference rows; a failed attempt counts as an attempt.
     assert {"baseline"} == set(board[board["kind"] == "reference"]["arm"])
     jo.wait(jo.submit(FAILS, "rt_sentiment").id, poll=0.2, timeout=120)
@@ -208,6 +214,18 @@ def test_forum_post_links_the_servers_score_and_search_finds_it(arena, app_for):
     assert any("Vanilla floor on rt" in m for m in texts(at.markdown)), texts(at.markdown)
     at.text_input(key="forum_query").input("zebra-not-there").run()
     assert "No posts match." in texts(at.info)
+    # Its own URL opens that post alone; an unknown one says so.
+    other = kim.post("insight", "Another finding", "unrelated")
+    at.query_params["post"] = post.id
+    at.run()
+    assert any("Vanilla floor on rt" in m for m in texts(at.markdown))
+    assert not any("Another finding" in m for m in texts(at.markdown))
+    at.query_params["post"] = other.id
+    at.run()
+    assert not any("Vanilla floor on rt" in m for m in texts(at.markdown))
+    at.query_params["post"] = "post_not_there"
+    at.run()
+    assert any("No such post" in i for i in texts(at.info))
 
 
 def test_forum_post_needs_a_title(arena, app_for):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from tests.participants.conftest import open_page
 
 NO_RUN = "import numpy as np\n\ndef fit(ctx):\n    return np.zeros(3)\n"
+PAGES = ("brief", "editor", "attempts", "experiments", "leaderboard", "forum", "clock")
 TYPO = "def run(ctx):\n    x = 1\n    return x +\n"
 
 
@@ -65,8 +66,11 @@ def test_a_deep_link_opens_that_attempt(arena, app_for):
 
 def test_clocked_out_submit_asks_first_and_can_clock_in_on_the_way(arena, app_for):
     sue = arena.participant("sue-clock")
-    at = open_page(app_for(sue), "editor")
-    assert any("Clocked out" in str(w.value) for w in at.sidebar.warning)  # on every page
+    at = app_for(sue)
+    for name in PAGES:  # the clock's state is in the sidebar of every page
+        open_page(at, name)
+        assert any("Clocked out" in str(w.value) for w in at.sidebar.warning), name
+    open_page(at, "editor")
     at.session_state["editor_source"] = "def run(ctx):\n    raise ValueError('x')\n"
     at.button(key="editor_submit").click().run()
     assert sue.attempts() == []  # nothing yet: the page asks first

@@ -12,8 +12,8 @@ st.title("Leaderboard")
 study = state.cached("study", client.study)
 tasks = {t.name: t for t in state.cached("tasks", client.tasks) or []}
 names = (study.tasks.get("hill_climb") or []) if study else []
-task = st.selectbox("Task", names, key="leaderboard_task") if len(names) > 1 else (
-    names[0] if names else None)
+# Shown even for one task: the board is per task, and it should say which.
+task = st.selectbox("Task", names, key="leaderboard_task")
 
 
 def reference_rows(name: str | None) -> list[dict]:
