@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import socket
 import tempfile
 import threading
@@ -117,8 +118,13 @@ def _node_slot() -> Slot | None:
     ids = {int(i) for i in ray.get_gpu_ids()}
     if not ids:
         return None
-    found, _ = discover_gpus()
-    return Slot(number=0, gpus=tuple(g for g in found if g.index in ids))
+    found, why = discover_gpus()
+    gpus = tuple(g for g in found if g.index in ids)
+    if len(gpus) != len(ids):  # never a GPU attempt silently run on the CPU
+        raise NodeMismatchError(
+            f"Ray gave this task GPU(s) {sorted(ids)}, but this node's nvidia-smi lists "
+            f"{sorted(g.index for g in found)}{f' ({why})' if why else ''}")
+    return Slot(number=0, gpus=gpus, dev_root=os.environ.get("ARENA_GPU_DEV_ROOT", "/dev"))
 
 
 def _probe(address: str, timeout: float = 2.0) -> str | None:
