@@ -222,6 +222,8 @@ def test_compute_is_reserved_at_submit_and_settled_in_slot_time(tmp_path, rt_tas
 def test_parallel_dry_runs_queue_on_their_lane_and_health_keeps_answering(server):
     people = [server.participant(f"dry{i}") for i in range(6)]
     health_times = []
+    kim = server.participant("kim")  # an attempt submitted into the storm, by someone else
+    attempt = kim.submit(SLEEPY.format(seconds=2), "rt_sentiment")
 
     def one(client):
         try:
@@ -232,6 +234,11 @@ def test_parallel_dry_runs_queue_on_their_lane_and_health_keeps_answering(server
     with cf.ThreadPoolExecutor(42) as pool:
         futures = [pool.submit(one, c) for c in people for _ in range(7)]  # 42 at once
         pending_seen = 0
+        wait_for(lambda: kim.attempt(attempt.id).status is AttemptStatus.RUNNING)
+        # A running attempt holds its author's one slot: a dry run beside it is refused.
+        with pytest.raises(ArenaAPIError) as refused:
+            kim.dry_run(QUICK, "rt_sentiment")
+        assert refused.value.status == 429 and "1 attempt(s)" in refused.value.message
         while not all(f.done() for f in futures):
             asked = time.monotonic()
             report = raw(server, "GET", "/v1/health")
@@ -245,3 +252,6 @@ def test_parallel_dry_runs_queue_on_their_lane_and_health_keeps_answering(server
     assert outcomes.count(True) == 6 and outcomes.count(429) == 36
     assert pending_seen >= 2
     assert max(health_times) < 10  # it answered throughout (a stall was 22 s before)
+    done = kim.wait(attempt.id, poll=0.2)
+    assert done.status is AttemptStatus.SCORED
+    assert (done.finished_at - done.submitted_at).total_seconds() < 60  # within one seed's limit

@@ -6,12 +6,18 @@ serve the next run.
 """
 
 import json
+import os
 import re
 
 import pytest
 
 from runner.attempt import run_attempt
+from runner.method import cgroup
+from runner.method.cgroup import CgroupUnavailableError
 from runner.method.context import Budget
+from runner.workdir import work_root
+from study.protocol import load_protocol
+from study.server import create_study, open_platform
 from tests.conftest import REPO
 
 ATTACKS = REPO / "tests" / "attacks"
@@ -25,11 +31,12 @@ def _source(name: str, target) -> str:
 @pytest.fixture
 def attack(tmp_path, rt_task, small_pair):
     def run(name, target=None, *, seconds=60.0, memory_mb=2048, disk_mb=256, permute=None,
-            seeds=(11,)):
+            seeds=(11,), cgroups="required"):
         path = tmp_path / "method.py"
         path.write_text(_source(name, target))
         return run_attempt(path, rt_task, seeds=list(seeds), pair=small_pair,
-                           budget=Budget(seconds=seconds, memory_mb=memory_mb, disk_mb=disk_mb),
+                           budget=Budget(seconds=seconds, memory_mb=memory_mb, disk_mb=disk_mb,
+                                         cgroups=cgroups),
                            permute_weak_labels=permute, salt="test-salt")
     return run
 
@@ -134,6 +141,43 @@ def test_a_teacher_ablation_looks_exactly_like_an_attempt(attack):
     ablation = _fingerprint(attack("fingerprint", permute=12345))
     assert "permuted" not in json.dumps(ablation)
     assert normal == ablation
+
+
+def test_each_seeds_folder_is_removed_once_its_outcome_is_read(tmp_path, rt_task, small_pair):
+    seen = []
+
+    def look(outcome):  # called as each seed's outcome is read, before the next seed runs
+        attempt = list(work_root().glob(f"attempt-{os.getpid()}-*"))
+        seen.append((len(attempt), list(work_root().glob(f"attempt-{os.getpid()}-*/seed-*"))))
+
+    path = tmp_path / "method.py"
+    path.write_text(_source("fill_tmpfs", (".", 8)))
+    result = run_attempt(path, rt_task, seeds=[1, 2], pair=small_pair, salt="test-salt",
+                         budget=Budget(disk_mb=64), on_seed=look)
+    assert result.status == "scored", result.error
+    assert seen == [(1, []), (1, [])]  # the attempt's folder is there; no seed's is left in it
+
+
+@pytest.fixture
+def no_cgroups(monkeypatch, tmp_path):
+    """A host without cgroup v1 controllers: the runner's probe finds none mounted."""
+    monkeypatch.setattr(cgroup, "ROOT", tmp_path / "sys-fs-cgroup")
+    cgroup.cgroup_problem.cache_clear()
+    yield
+    cgroup.cgroup_problem.cache_clear()  # the next caller probes the real host again
+
+
+def test_without_cgroups_no_method_runs_unless_the_protocol_allows_it(attack, no_cgroups):
+    with pytest.raises(CgroupUnavailableError, match='cgroups = "optional"'):
+        attack("fill_tmpfs", (".", 1))
+    allowed = attack("fill_tmpfs", (".", 1), cgroups="optional")  # rlimits and the guard only
+    assert allowed.status == "scored", allowed.error
+
+
+def test_without_cgroups_the_server_refuses_to_open_the_study(tmp_path, no_cgroups):
+    create_study(tmp_path / "study", load_protocol(REPO / "tests" / "protocols" / "small.toml"))
+    with pytest.raises(CgroupUnavailableError, match="not mounted"):
+        open_platform(tmp_path / "study", start_workers=False)
 
 
 def test_the_runner_serves_after_the_attacks(run_source):

@@ -41,3 +41,15 @@ def test_private_ctx_attributes_are_flagged_but_dunders_and_the_api_are_not():
     source = ("def run(ctx):\n    a = ctx._channel\n    b = ctx.__class__\n"
               "    return ctx.strong_features('test')[:, 0]\n")
     assert [(f.line, f.rule) for f in scan_source(source)] == [(2, "ctx._channel")]
+
+
+def test_writes_to_the_old_output_folder_and_links_are_flagged():
+    source = ('import os\nimport numpy as np\n\ndef run(ctx):\n'
+              '    np.save("out/probs.npy", [1.0])\n'
+              '    open(os.path.join(os.getcwd(), "out", "error.json"), "w").write("[]")\n'
+              '    os.link("/w2s/bundle/meta.json", "x")\n'
+              '    (ctx.scratch / "m").symlink_to(ctx.scratch)\n'
+              '    os._exit(137)\n')
+    assert [(f.line, f.rule) for f in scan_source(source)] == [
+        (5, "runner file"), (6, "runner file"), (7, "call os.link"), (7, "system path"),
+        (8, "call .symlink_to"), (9, "call os._exit")]
