@@ -23,7 +23,7 @@ def bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_smoke_runs_every_figure_end_to_end(tmp_path):
+def test_smoke_runs_every_figure_end_to_end(tmp_path, monkeypatch):
     before = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else None
     out = tmp_path / "figures.jsonl"
     done = bench("--smoke", "--json", str(out))
@@ -39,6 +39,30 @@ def test_smoke_runs_every_figure_end_to_end(tmp_path):
     ratio = by["finetune_tokens_per_s"]["value"] / by["plain_finetune_tokens_per_s"]["value"]
     assert by["finetune_speedup"]["value"] == pytest.approx(ratio, abs=0.01)
     assert (BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else None) == before
+    assert_the_section_a_gpu_run_writes(printed, tmp_path, monkeypatch)
+
+
+def assert_the_section_a_gpu_run_writes(figures: list[dict], tmp_path, monkeypatch) -> None:
+    """What a full run on a GPU writes into BENCHMARKS.md, from these figures: its own
+    section, naming the device, every target judged, the seed estimate beside AAR's 6,350 s."""
+    from benchmarks import bench_gpu, report
+
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text(report.HEADER + "\n## GPU (issue 15)\n\n_Not measured yet._\n\n"
+                    "## Other\n\nkept\n")
+    monkeypatch.setattr(report, "PATH", page)
+    named = [{**f, "device": "NVIDIA H100 80GB HBM3"} for f in figures]
+    report.write_section("GPU (issue 15)", bench_gpu.markdown(named, wall=240.0))
+    text = page.read_text()
+    section = text.split("## GPU (issue 15)", 1)[1].split("## Other", 1)[0]
+    assert "Not measured yet" not in text and "## Other\n\nkept" in text
+    assert "GPU: **NVIDIA H100 80GB HBM3**" in section
+    seed = next(f for f in figures if f["figure"] == "vanilla_seed_seconds_aar_chat")
+    assert f"**{seed['value']:,.0f} s** estimated, against AAR's 6,350 s" in section
+    for target in ("16,000", "1.6", "55,000", "280,000"):
+        assert f"target ≥ {target}: " in section, target
+    ours = next(f for f in figures if f["figure"] == "finetune_tokens_per_s")["value"]
+    assert f"training, Qwen3-4B, batch 16: **{ours:,}** — target ≥ 16,000: " in section
 
 
 def test_without_cuda_the_full_run_says_to_use_smoke():
