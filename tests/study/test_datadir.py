@@ -132,3 +132,15 @@ def test_the_shipped_lm_protocols_load_and_aar_reads_its_folders(tmp_path, monke
     assert (tasks["chat"].kind, tasks["chat"].info.role) == ("pairwise", "hill_climb")
     assert (tasks["math"].kind, tasks["math"].info.role) == ("verify", "held_out")
     assert set(tasks["code"].subsets("test")) == {"level0", "level1"}
+
+
+def test_a_built_in_task_takes_the_role_the_protocol_gives_it():
+    """tiny-lm climbs rt_sentiment, which the catalogue files as held out: the study shows it
+    as its hill-climb task, with the catalogue's hash (same data, features and baselines)."""
+    from study.tasks import prepare_task
+
+    tasks = prepare_protocol_tasks(load_protocol(REPO / "protocols" / "tiny-lm.toml"))
+    catalogue = prepare_task("rt_sentiment")
+    assert str(catalogue.info.role) == "held_out"
+    assert str(tasks["rt_sentiment"].info.role) == "hill_climb"
+    assert tasks["rt_sentiment"].info.content_hash == catalogue.info.content_hash
