@@ -92,7 +92,8 @@ def _no_data(fig: go.Figure, message: str) -> go.Figure:
     return fig
 
 
-def _references(fig: go.Figure, references: dict[str, float] | None) -> None:
+def add_references(fig: go.Figure, references: dict[str, float] | None) -> None:
+    """Dotted labelled lines (floor, best baseline, ceiling); the workspace's charts too."""
     for label, y in (references or {}).items():
         if y is not None and np.isfinite(y):
             fig.add_hline(y=y, line={"dash": "dot", "width": 1, "color": REFERENCE_COLOR},
@@ -219,7 +220,7 @@ def frontier_figure(frame: pd.DataFrame, *, x: str = "calendar_hours",
     until = float(until if until is not None else usable[x].max())
     curves, arms = summary or arm_curves(frame, x=x, endpoint=endpoint, until=until,
                                          roster=roster, draws=draws)
-    _references(fig, references)
+    add_references(fig, references)
     for arm, rows in arms.groupby("arm", sort=True):
         _arm_traces(fig, arm, rows)
     if participants:

@@ -8,8 +8,14 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from analysis.figures import add_references
 from analysis.palette import arm_color
 from study.records import AttemptStatus, AttemptView
+
+# On the PGR scale the weak teacher is 0 and the strong model on gold labels is 1, whatever the
+# task: the lines every public-PGR chart is read against. (The best shipped baseline needs the
+# whole study's attempts: the analysis' gap-closure figure draws it.)
+PGR_REFERENCES = {"weak teacher (PGR 0)": 0.0, "ceiling: strong on gold (PGR 1)": 1.0}
 
 
 def arm_colors(arms: pd.Series) -> dict[str, str]:
@@ -54,6 +60,7 @@ def best_so_far(views: list[AttemptView]) -> go.Figure:
                     text=frame["attempt"], hovertemplate="%{text}: PGR %{y:.2f}<extra></extra>")
     fig.add_scatter(x=steps["finished_at"], y=steps["best"], mode="lines", name="best so far",
                     line={"shape": "hv", "width": 3})
+    add_references(fig, PGR_REFERENCES)
     fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="public PGR",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360,
                       legend={"orientation": "h", "y": 1.1})
@@ -79,6 +86,7 @@ def frontier(views: list[AttemptView], arms: dict[str, str | None]) -> go.Figure
     frame = to_now(scored_frame(views, arms))
     fig = px.line(frame, x="finished_at", y="best", color="arm", line_shape="hv", markers=True,
                   hover_data=["attempt", "pgr"], color_discrete_map=arm_colors(frame["arm"]))
+    add_references(fig, PGR_REFERENCES)
     fig.update_layout(xaxis_title="finished at (UTC)", yaxis_title="best public PGR",
                       height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig

@@ -254,6 +254,10 @@ def test_reload_keeps_the_session_and_the_draft(arena, workspace, page):
             break
         page.wait_for_timeout(250)
     assert "not submitted yet" in sid.draft().source
+    # What the browser keeps is a server-issued session, never the participant's token.
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies.get("w2s_session") and sid.token not in cookies.values()
+    assert sid.token not in page.content()
     page.reload()
     expect(page.get_by_role("heading", name="Method editor")).to_be_visible()  # same URL
     expect(ace(page)).to_contain_text("not submitted yet")
@@ -295,6 +299,13 @@ def test_deep_link_shows_live_progress_and_metrics(arena, workspace, page):
     expect(page.get_by_test_id("stMetricValue").filter(has_text="scored")).to_be_visible(
         timeout=180_000)
     expect(page.get_by_role("heading", name="Output per seed")).to_be_visible()
+    scored = tao.attempt(view.id)
+    for seed in scored.seeds:  # every seed's output, and a metrics line per seed
+        page.get_by_role("tab", name=f"seed {seed}", exact=True).click()
+        expect(page.get_by_text(f"seed {seed} done")).to_be_visible()
+    names = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .flatMap(div => (div._fullData || []).map(t => t.name || ''))""")
+    assert {f"seed {seed}" for seed in scored.seeds} <= set(names), names
     shot(page, "attempt-scored")
     assert errors_of(page) == []
 

@@ -148,3 +148,25 @@ def test_text_a_method_wrote_cannot_draw_markdown():
     shown = views.plain("boom ![x](http://evil/p.png) [click](http://e) *b*")
     assert "![x](" not in shown and "[click](" not in shown and "*b*" not in shown
     assert shown.replace("\\", "") == "boom ![x](http://evil/p.png) [click](http://e) *b*"
+
+
+def test_pgr_charts_draw_the_floor_and_the_ceiling():
+    runs = [attempt(1, pgr=0.4, who="h")]
+    for fig in (charts.frontier(runs, {"h": "human"}), charts.best_so_far(runs)):
+        lines = {shape.y0 for shape in fig.layout.shapes if shape.y0 == shape.y1}
+        labels = {a.text for a in fig.layout.annotations}
+        assert lines == {0.0, 1.0}, lines
+        assert labels == set(charts.PGR_REFERENCES), labels
+
+
+def test_ctx_log_metrics_are_charted_one_line_per_seed():
+    records = [{"name": "loss", "seed": seed, "step": step, "t": step * 0.5,
+                "value": 1.0 / (step + 1 + seed)} for seed in (11, 12) for step in range(3)]
+    records += [{"name": "acc", "seed": 11, "step": None, "t": 2.0, "value": 0.7}]
+    figures = charts.metrics_figures(records)
+    assert set(figures) == {"loss", "acc"}
+    assert [t.name for t in figures["loss"].data] == ["seed 11", "seed 12"]
+    assert list(figures["loss"].data[1].y) == [1 / 13, 1 / 14, 1 / 15]
+    assert figures["loss"].layout.xaxis.title.text == "step"
+    assert figures["acc"].layout.xaxis.title.text == "seconds into the seed"  # no step given
+    assert charts.metrics_figures([]) == {}
