@@ -1,6 +1,9 @@
 """Transcripts, usage reports and forum posts have per-participant daily caps, and usage (which
 an agent's harness reports about itself) is validated and priced by the server."""
 
+import io
+
+import pandas as pd
 import pytest
 
 from participants.sdk import ArenaAPIError
@@ -8,6 +11,7 @@ from study.prices import turn_cost
 from study.records import TranscriptSpec, UsageSpec
 from tests.conftest import REPO
 from tests.e2e.conftest import make_server
+from tests.e2e.test_operations import raw
 
 LIMITS = REPO / "tests" / "protocols" / "limits.toml"
 
@@ -40,6 +44,11 @@ def test_usage_is_priced_by_the_server_and_marked_self_reported(live):
         (row,) = [u for u in admin.usage() if u.participant_id == bot.participant_id]
     assert row.cost_usd == pytest.approx(turn_cost("claude-haiku-4-5", input_tokens=1000,
                                                    output_tokens=200))
+    with live.admin() as admin:
+        stored = pd.read_parquet(io.BytesIO(admin.export("usage")))
+    (mine,) = stored[stored.participant_id == bot.participant_id].itertuples()
+    assert mine.self_reported and mine.reported_cost_usd == 0.0  # the harness's claim, kept
+    assert mine.cost_usd == pytest.approx(row.cost_usd)
     _refused(lambda: bot.report_usage(_usage("t2", model="gpt-imaginary")), 422, "no price")
     _refused(lambda: bot.report_usage(_usage("t3", output_tokens=10**9)), 422,
              "not plausible")
@@ -68,7 +77,11 @@ def test_oversize_transcripts_are_refused_and_nothing_is_lost(live):
 
 def test_forum_posts_have_a_daily_cap(live):
     ada = live.participant("ada", arm="ai")
-    for i in range(2):
+    # A size cap per post, checked by the server (the SDK checks first; a raw client does not).
+    long = raw(live, "POST", "/v1/forum", ada.token,
+               json={"kind": "insight", "title": "too long", "body": "x" * 20_001})
+    assert long.status_code == 422 and "body" in long.text
+    for i in range(2):  # the refused post used none of the day's posts
         ada.post("insight", f"note {i}", "body")
     _refused(lambda: ada.post("insight", "one more", "body"), 429, "forum posts")
     assert len([p for p in ada.forum() if p.participant_id == ada.participant_id]) == 2

@@ -1,10 +1,15 @@
 """Label probing through the real door: feedback coarse in items, the detector on public items,
 a padded campaign flagged early, the Ladder wherever a score appears, exit codes charged."""
 
+import json
+
 import numpy as np
 import pytest
 
+from participants.sdk import ArenaAPIError
+from participants.tools import ToolContext, call_tool
 from study.records import AttemptStatus
+from study.scoring import public_mask
 from tests.conftest import REPO
 from tests.e2e.conftest import VANILLA, make_server
 
@@ -80,10 +85,15 @@ def test_honest_resubmissions_are_not_small_steps(live):
     assert mine == []
 
 
-def test_flips_are_counted_on_public_items_only(live):
+def test_flips_are_counted_on_public_items_only(live, rt_task):
     uma = live.participant("uma")
     base = _submit(uma, [])
     public = _public_items(live, base.id)
+    # The membership attack of the issue: salted with the task's content hash (once in the
+    # bundle folder's name) the split matched the server's 2,000 of 2,000; now a coin's half.
+    recomputed = public_mask([ex.uid for ex in rt_task.splits["test"]],
+                             rt_task.info.content_hash, 0.5)
+    assert 0.4 < float((recomputed == public).mean()) < 0.6
     pub_items, priv_items = np.flatnonzero(public)[:2], np.flatnonzero(~public)[:12]
     one_public = _submit(uma, [pub_items[0]])
     private_padding = _submit(uma, [pub_items[1], *priv_items])  # 13 flips, 1 public
@@ -132,6 +142,21 @@ def test_the_forum_and_leaderboard_keep_the_ladder(live):
     board = [r for r in wes.leaderboard() if r.participant_id == vic.participant_id]
     assert [r.best_attempt_id for r in board] == [first.id]
     assert board[0].best_pgr == vic.attempt(first.id).public.pgr  # the same coarse value
+    # An agent's MCP tools read the same views: no withheld score there either.
+    tools = ToolContext(client=wes)
+    posts = json.loads(call_tool(tools, "read_forum", {})[0])["posts"]
+    (post,) = [p for p in posts if p.get("attempt_id") == again.id]
+    assert "attempt_public_pgr" not in post and "attempt_public_pgr_ci95" not in post
+    shown = json.loads(call_tool(tools, "leaderboard", {"task": "rt_sentiment"})[0])
+    assert [r["best_attempt_id"] for r in shown if r["participant_id"] ==
+            vic.participant_id] == [first.id]
+    mine = json.loads(call_tool(ToolContext(client=vic), "get_attempt",
+                                {"attempt_id": again.id})[0])
+    assert "public" not in mine and "Ladder" in mine["public_withheld"]
+    # Exports (exact scores) are for analysts only.
+    with pytest.raises(ArenaAPIError) as refused:
+        wes.export("attempts")
+    assert refused.value.status == 403
 
 
 def test_exit_137_is_charged_and_the_next_participant_is_served(live):
