@@ -67,7 +67,9 @@ def test_brief_renders_tasks_docs_and_baselines_and_opens_one(arena, app_for):
     assert "#### rt_sentiment" in page  # the task, with its whole description
     for task in arena.participant("bea-tasks").tasks():
         assert task.description.strip() in page, task.name  # not cut short
-    assert any("PGR" in i and "ceiling" in i for i in texts(at.info))  # roles and PGR explained
+    [intro] = [i for i in texts(at.info) if "PGR" in i]  # roles and PGR explained
+    for words in ("(ceiling − weak)", "weak teacher", "*Participants*", "*analysts*", "Clock in"):
+        assert words in intro, words
     names = [e.label for e in at.expander]
     assert {"vanilla", "logconf"} <= set(names)
     at.button(key="brief_open_vanilla").click().run()
