@@ -17,5 +17,9 @@ for name in TOKENIZER_FILES:
     shutil.copyfile(_tokenizer_file(name), Path(".gpu-carry/tokenizer") / name)
 PY
 cp "$(command -v bwrap)" .gpu-carry/bin/bwrap
+# Its shared libraries besides the C library, used there only if that machine lacks them.
+mkdir -p .gpu-carry/lib
+ldd .gpu-carry/bin/bwrap | awk '$3 ~ /^\// && $1 !~ /^(libc\.so|ld-linux)/ {print $3}' \
+  | xargs -r cp -L -t .gpu-carry/lib
 du -sh .gpu-carry
 echo 'now, on the GPU machine: bash scripts/gpu_check.sh   (carry: [".gpu-carry"])'

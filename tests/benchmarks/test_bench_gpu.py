@@ -1,5 +1,6 @@
-"""The prepared GPU benchmark runs end to end on the tiny models on a CPU (`--smoke`), so it is
-ready the day a GPU machine runs it; without CUDA the full run refuses clearly."""
+"""The prepared GPU benchmark runs end to end on the tiny models on a CPU (`--smoke`, through
+scripts/gpu_check.sh --dry), so it is ready the day a GPU machine runs it; without CUDA the full
+run refuses clearly."""
 
 import json
 import subprocess
@@ -24,12 +25,24 @@ def bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_smoke_runs_every_figure_end_to_end(tmp_path, monkeypatch):
+    """Through the device script's dry mode: the same plumbing a GPU machine runs (its own
+    python, --noconftest, results under $OUT), with the benchmark's --smoke."""
     before = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else None
-    out = tmp_path / "figures.jsonl"
-    done = bench("--smoke", "--json", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
-    printed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert printed == [json.loads(line) for line in out.read_text().splitlines()]
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "",
+                               "OMP_NUM_THREADS": "2", "PYTHON": sys.executable,
+                               "OUT": str(out)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (out / "summary.txt").read_text() == "bench_gpu 0\npytest -m gpu 0\n"
+    collected = (out / "pytest_gpu.log").read_text()
+    assert "test_finetune_learns_on_cuda_in_bf16" in collected and "5 tests collected" in collected
+    assert "torch" in (out / "machine.txt").read_text()
+    log = (out / "bench_gpu.log").read_text()
+    printed = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert printed == [json.loads(line) for line in (out / "bench_gpu.jsonl").read_text()
+                       .splitlines()]
     by = {f["figure"]: f for f in printed}
     assert set(by) == FIGURES
     assert all(f["value"] > 0 and f["device"] == "CPU" for f in printed)
