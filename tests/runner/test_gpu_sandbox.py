@@ -190,3 +190,41 @@ def test_a_driver_outside_the_ld_cache_is_found_through_ld_library_path(fake, tm
     assert slot.env()["LD_LIBRARY_PATH"] == str(driver)  # only the folder with libcuda
     mounts = gpu_mounts(slot, ldconfig_text="", bound_dirs=SYSTEM_DIRS)
     assert mounts.libraries == (driver / "libcuda.so.1", driver / "libnvidia-ml.so.1")
+
+
+def processes_holding(dev_root: Path) -> list[int]:
+    """Sandboxes (and anything else) whose command line binds this fake machine's nodes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(dev_root).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_method_that_hangs_with_threads_left_is_killed_and_the_slot_serves_on(
+        fake, tmp_path, rt_task, small_pair):
+    slot = slot_for(fake, 1)
+    (hung,) = run_on(slot, """
+        import threading, time
+        def spin():
+            while True:
+                pass
+        def run(ctx):
+            for _ in range(2):  # threads left busy (on a GPU: kernels queued behind them)
+                threading.Thread(target=spin).start()
+            time.sleep(3600)
+    """, tmp_path, rt_task, small_pair, seconds=4).outcomes
+    assert hung.status == "timeout", (hung.error, hung.log_tail)
+    assert hung.gpu_s == pytest.approx(hung.wall_s) and hung.wall_s >= 4  # the GPU was held
+    assert processes_holding(fake.dev_root) == []  # the whole sandbox went with it
+    (after,) = run_on(slot, """
+        import os
+        def run(ctx):
+            gpus = [n for n in os.listdir("/dev") if n[6:].isdigit() and n.startswith("nvidia")]
+            assert ctx.device == "cuda" and gpus == ["nvidia1"], (ctx.device, gpus)
+            return [0.5] * len(ctx.texts("test"))
+    """, tmp_path, rt_task, small_pair).outcomes
+    assert after.status == "ok", (after.error, after.log_tail)
