@@ -277,7 +277,8 @@ def exposure(participants: pd.DataFrame, attempts: pd.DataFrame, *, study_start:
     the study's and their own start, active hours clocked, compute used (dry runs and
     experiments too) and dollars spent. NaN where the axis is unknown: no clock events for
     active hours, no price or cost record for dollars, and every axis but calendar hours for
-    imported results. Index participant_id, one column per axis."""
+    imported results. Index participant_id, one column per axis, and gpu_hours (the GPU time
+    within compute_hours)."""
     sessions = _or_empty(sessions, ["participant_id", "started_at", "ended_at"])
     usage = _or_empty(usage, ["participant_id", "recorded_at", "cost_usd"])
     prices = prices or Prices()
@@ -306,7 +307,9 @@ def exposure(participants: pd.DataFrame, attempts: pd.DataFrame, *, study_start:
                      "active_hours": float(active[0]),
                      "compute_hours": float(compute.cumulative(pid, "charged_seconds", now)[0])
                      / 3600,
+                     "gpu_hours": float(compute.cumulative(pid, "gpu_seconds", now)[0]) / 3600,
                      "dollars": float(_dollars_at(now, pid=pid, human=kind == "human",
                                                   active=active, compute=compute, spent=spent,
                                                   prices=prices)[0])})
-    return pd.DataFrame(rows, columns=["participant_id", *AXES]).set_index("participant_id")
+    return pd.DataFrame(rows, columns=["participant_id", *AXES, "gpu_hours"]
+                        ).set_index("participant_id")

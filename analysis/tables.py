@@ -45,6 +45,10 @@ def participant_table(frame: pd.DataFrame, roster: pd.DataFrame, *, t: float, ax
         clocked_out_attempts=values["participant_id"].map(mine["clocked_out"].sum())
         .fillna(0).astype(int),
         clock_capped=values["participant_id"].map(mine["clock_capped"].any()).fillna(False))
+    gpu = (used["gpu_hours"] if used is not None and "gpu_hours" in used
+           else mine["gpu_seconds"].sum() / 3600 if "gpu_seconds" in frame else None)
+    if gpu is not None and (gpu.fillna(0.0) > 0).any():  # a GPU study: its GPU-hours by name
+        table = table.assign(gpu_hours=values["participant_id"].map(gpu))
     return (table.merge(wide, left_on="participant_id", right_index=True, how="left")
             .merge(censored, left_on="participant_id", right_index=True, how="left"))
 

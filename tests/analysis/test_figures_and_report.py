@@ -170,6 +170,20 @@ def test_the_participant_table_counts_compute_used_after_the_last_attempt():
     assert table.loc["ai-1", "compute_hours"] == pytest.approx(attempts_made["ai-1"] * 60 / 3600)
 
 
+def test_a_gpu_study_shows_each_participants_gpu_hours_and_a_cpu_study_none():
+    data = _study()
+    as_of = T0 + pd.Timedelta(hours=200)
+    _, tables, _, _ = build_tables(data, as_of=as_of)
+    assert "gpu_hours" not in tables["participants"]  # a CPU study has no GPU-hours to show
+    data.attempts["gpu_seconds"] = np.where(data.attempts["participant_id"] == "ai-0", 720.0, 0.0)
+    _, tables, _, _ = build_tables(data, as_of=as_of)
+    table = tables["participants"].set_index("participant_id")
+    made = data.attempts.groupby("participant_id").size()
+    assert table.loc["ai-0", "gpu_hours"] == pytest.approx(made["ai-0"] * 0.2)
+    assert table.loc["ai-0", "compute_hours"] == table.loc["ai-0", "gpu_hours"]  # GPU charged
+    assert table.loc["ai-1", "gpu_hours"] == 0.0
+
+
 def test_a_planned_interim_look_is_confirmatory_only_with_alpha_spending():
     spending = {"interim_looks": [24.0, 72.0], "spending": "obrien_fleming"}
     data = _study(plan=spending)

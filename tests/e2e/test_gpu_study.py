@@ -7,13 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from analysis.data import from_exports
+from analysis.report import build_tables
+from participants.workspace.errors import format_seconds
 from study.records import AttemptStatus
 from tests.conftest import REPO
 from tests.e2e.conftest import SMALL, make_server
 from tests.e2e.test_crash_recovery import events, wait_for
 from tests.fakes.gpus import make_fake_gpus
+from tests.participants.conftest import APP
 
 ON_ITS_GPU = """
 import os
@@ -70,7 +76,7 @@ def gpu_of_running_method(fake) -> list[int]:
     return []
 
 
-def test_gpu_seconds_are_charged_and_shown(gpu_server):
+def test_gpu_seconds_are_charged_and_shown(gpu_server, monkeypatch):
     server, _ = gpu_server
     pat = server.participant("pat")
     done = pat.wait(pat.submit(ON_ITS_GPU, "rt_sentiment").id, poll=0.1, timeout=180)
@@ -90,6 +96,35 @@ def test_gpu_seconds_are_charged_and_shown(gpu_server):
         cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert "GPU-s left today" in listing.stdout, listing.stdout + listing.stderr
     assert "GPU time" in listing.stdout  # the attempts table gains the column
+    assert_the_analysis_shows_gpu_hours(server, done.participant_id, done)
+    assert_the_workspace_shows_gpu_time(server, pat, done, monkeypatch)
+
+
+def assert_the_analysis_shows_gpu_hours(server, participant_id, done) -> None:
+    with server.admin() as admin:
+        study = admin.study()
+        data = from_exports(admin.export, study_start=pd.Timestamp(study.starts_at),
+                            study_end=pd.Timestamp(study.ends_at), plan=study.analysis,
+                            arms=study.arms, hill_climb=study.tasks.get("hill_climb", []))
+    _, tables, _, _ = build_tables(data, as_of=pd.Timestamp.now(tz="UTC"))
+    row = tables["participants"].set_index("participant_id").loc[participant_id]
+    assert row["gpu_hours"] == pytest.approx(done.gpu_seconds / 3600)
+    assert row["compute_hours"] == pytest.approx(row["gpu_hours"])  # GPU time is what counts
+
+
+def assert_the_workspace_shows_gpu_time(server, client, done, monkeypatch) -> None:
+    monkeypatch.setenv("ARENA_URL", server.url)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.text_input(key="signin_token").input(client.token)
+    at.button(key="signin_submit").click().run()
+    at.switch_page("app_pages/editor.py").run()
+    assert not at.exception, at.exception
+    assert "GPU time left today" in [m.label for m in at.metric]
+    at.switch_page("app_pages/attempts.py").run()
+    assert not at.exception, at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["GPU time (wall × GPUs)"] == format_seconds(done.gpu_seconds), shown
+    assert "Peak GPU memory" in shown
 
 
 def test_a_gpu_lost_mid_attempt_requeues_it_once_on_another_gpu(gpu_server):
