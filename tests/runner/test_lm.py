@@ -192,15 +192,48 @@ def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
         pair_for_protocol(parse_protocol(base + '[models]\nweak = "minilm-l6"\nstrong = "mpnet"\n'))
 
 
+OWN_LOOP = """
+import torch
+
+def run(ctx):
+    weak, _ = ctx.weak_model()  # both LMs are there, with trainable weights
+    model, tokenizer = ctx.strong_model()
+    assert type(weak).__name__ == "Qwen2ForCausalLM", type(weak).__name__
+    head = torch.nn.Linear(model.config.hidden_size, 1)
+    optim = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-3)
+    texts = ctx.texts("train")[:96]  # a few steps show the loop works; no need to converge
+    soft = torch.tensor(ctx.weak_soft_labels[:96], dtype=torch.float32)
+
+    def logits(batch):
+        enc = tokenizer(batch, return_tensors="pt", padding=True)
+        hidden = model.model(**{k: enc[k] for k in ("input_ids", "attention_mask")})
+        last = enc["attention_mask"].sum(1) - 1
+        return head(hidden.last_hidden_state[torch.arange(len(batch)), last]).squeeze(-1)
+
+    model.train()
+    for step in range(0, len(texts), 32):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits(texts[step:step + 32]), soft[step:step + 32])
+        loss.backward()
+        optim.step()
+        optim.zero_grad()
+        ctx.log("loss", loss.item(), step)
+    with torch.no_grad():
+        return torch.sigmoid(logits(ctx.texts("test"))).numpy()
+"""
+
+
 @pytest.mark.slow
-def test_the_five_probe_baselines_run_unchanged_on_an_lm_pair(tmp_path, monkeypatch):
-    """On an LM pair ctx.strong_features are the cached hidden states: the shipped probe
-    baselines run through the real method process as they are."""
+def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch):
+    """On an LM pair ctx.strong_features are the cached hidden states: the five shipped probe
+    baselines run through the real sandboxed method process as they are, and so does a method
+    that writes its own training loop from ctx.strong_model(). The fixed baselines here use the
+    answer-token readout ("B"/"A" logits), the e2e study the linear head."""
     import math
 
     from runner.attempt import run_attempt
     from runner.method import Budget
-    from runner.teacher import resolve_pair
+    from runner.teacher import fixed_baselines, resolve_pair
     from study.protocol_lm import LMRecipe
     from study.tasks.datadir import load_data_dir
     from tests.conftest import REPO
@@ -208,11 +241,17 @@ def test_the_five_probe_baselines_run_unchanged_on_an_lm_pair(tmp_path, monkeypa
     monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
     task = load_data_dir(write_keyword_task(tmp_path / "data"), name="kw", kind="classify",
                          role="hill_climb")
-    pair = resolve_pair("tiny-lm", lm=LMRecipe(baseline_seeds=2, **FAST))
-    for name in ("vanilla", "confident", "logconf", "bootstrap", "zero_shot"):
-        result = run_attempt(REPO / "baselines" / f"{name}.py", task, seeds=[1], pair=pair,
+    pair = resolve_pair("tiny-lm", lm=LMRecipe(baseline_seeds=2, readout="tokens",
+                                               answers=("B", "A"), **FAST))
+    record = fixed_baselines(task, pair)
+    assert min(record.ceiling_acc) > max(record.weak_acc) and min(record.ceiling_acc) > 0.65
+    (tmp_path / "own_loop.py").write_text(OWN_LOOP)
+    methods = [REPO / "baselines" / f"{name}.py"
+               for name in ("vanilla", "confident", "logconf", "bootstrap", "zero_shot")]
+    for method in [*methods, tmp_path / "own_loop.py"]:
+        result = run_attempt(method, task, seeds=[1], pair=pair,
                              budget=Budget(seconds=120, memory_mb=4096))
-        assert result.status == "scored", (name, result.error)
+        assert result.status == "scored", (method.name, result.error)
         assert math.isfinite(result.scores["all"].accuracy)
 
 
