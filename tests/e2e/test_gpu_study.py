@@ -32,6 +32,18 @@ def run(ctx):
     return head.predict_proba(ctx.strong_features("test"))
 """
 
+# No CUDA here: the method stands in for torch once it has its predictions, so the child's own
+# GPU report (torch.cuda.max_memory_allocated, read after run returns) travels to the attempt.
+REPORTS_ITS_PEAK = ON_ITS_GPU.replace("return head.predict_proba",
+                                      "probs = head.predict_proba") + """
+    import sys, types
+    cuda = types.SimpleNamespace(is_initialized=lambda: True, device_count=lambda: 1,
+                                 max_memory_allocated=lambda i=0: 1234 * 2**20,
+                                 get_device_name=lambda i=0: "NVIDIA H100 80GB HBM3")
+    sys.modules["torch"] = types.SimpleNamespace(cuda=cuda)
+    return probs
+"""
+
 # The fake GPU "falls off the bus" when the test unlinks its node on the host; inside the
 # sandbox the bound node then has no links left, which the method takes for a CUDA error.
 FRAGILE = """
@@ -79,10 +91,11 @@ def gpu_of_running_method(fake) -> list[int]:
 def test_gpu_seconds_are_charged_and_shown(gpu_server, monkeypatch):
     server, _ = gpu_server
     pat = server.participant("pat")
-    done = pat.wait(pat.submit(ON_ITS_GPU, "rt_sentiment").id, poll=0.1, timeout=180)
+    done = pat.wait(pat.submit(REPORTS_ITS_PEAK, "rt_sentiment").id, poll=0.1, timeout=180)
     assert done.status is AttemptStatus.SCORED, (done.error, done.log_tail)
     # One GPU per slot: GPU-seconds are the seeds' wall time, measured by the runner.
     assert done.gpu_seconds == pytest.approx(done.wall_seconds, rel=1e-6)
+    assert done.peak_gpu_mb == pytest.approx(1234.0)  # the child's report, on the attempt
     quota = pat.quota()
     assert quota.compute_unit == "GPU-seconds"
     assert quota.compute_seconds_used == pytest.approx(done.gpu_seconds, abs=0.02)
@@ -124,7 +137,7 @@ def assert_the_workspace_shows_gpu_time(server, client, done, monkeypatch) -> No
     assert not at.exception, at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["GPU time (wall × GPUs)"] == format_seconds(done.gpu_seconds), shown
-    assert "Peak GPU memory" in shown
+    assert shown["Peak GPU memory"] == "1234 MB", shown
 
 
 def test_a_gpu_lost_mid_attempt_requeues_it_once_on_another_gpu(gpu_server):
