@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,6 +16,7 @@ from analysis.data import from_exports
 from analysis.report import build_tables
 from participants.workspace.errors import format_seconds
 from study.records import AttemptStatus
+from study.server import db_path
 from tests.conftest import REPO
 from tests.e2e.conftest import SMALL, make_server
 from tests.e2e.test_crash_recovery import events, wait_for
@@ -111,6 +113,16 @@ def test_gpu_seconds_are_charged_and_shown(gpu_server, monkeypatch):
     assert "GPU time" in listing.stdout  # the attempts table gains the column
     assert_the_analysis_shows_gpu_hours(server, done.participant_id, done)
     assert_the_workspace_shows_gpu_time(server, pat, done, monkeypatch)
+    server.stop()  # DuckDB has one writer: read the per-seed rows once the server is down
+    con = duckdb.connect(str(db_path(server.data_dir)), read_only=True)
+    try:
+        seeds = con.execute("SELECT gpu_seconds, wall_seconds, peak_gpu_mb FROM seed_results "
+                            "WHERE attempt_id = ?", [done.id]).fetchall()
+    finally:
+        con.close()
+    assert len(seeds) == len(done.seeds)
+    assert all(g == pytest.approx(w) and p == pytest.approx(1234.0) for g, w, p in seeds)
+    assert sum(g for g, _, _ in seeds) == pytest.approx(done.gpu_seconds)
 
 
 def assert_the_analysis_shows_gpu_hours(server, participant_id, done) -> None:
