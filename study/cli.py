@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from study.cli_tasks import tasks_app
@@ -26,7 +27,8 @@ PairOpt = Annotated[str, typer.Option(
 
 
 def _fail(exc: ArenaError) -> None:
-    console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+    # Messages are text: a "[models]" in one must print, not vanish as rich markup.
+    console.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}")
     raise typer.Exit(2)
 
 
@@ -66,12 +68,13 @@ def _protocol_table(path: Path) -> Table:
     from study.tasks.datadir import prepare_protocol_tasks
 
     protocol = load_protocol(path)
+    tasks = prepare_protocol_tasks(protocol)  # a bad data folder stops us before any download
     pair = pair_for_protocol(protocol)
     table = Table("task", "kind", "role", "data hash", "weak (mean ± sd)",
                   "ceiling (mean ± sd)", "gap", "seeds",
                   title=f"fixed baselines, {protocol.name} ({pair.weak.spec.name} → "
                         f"{pair.strong.spec.name})")
-    for task in prepare_protocol_tasks(protocol).values():
+    for task in tasks.values():
         record = fixed_baselines(task, pair)
         for model in (pair.weak, pair.strong):
             ensure_features(model, task, VISIBLE)

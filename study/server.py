@@ -43,7 +43,7 @@ from study.scoring import public_mask
 from study.service import ArenaService
 from study.store import Database, Store, utcnow
 from study.tasks import Task
-from study.tasks.datadir import prepare_protocol_tasks
+from study.tasks.datadir import check_protocol_folders, prepare_protocol_tasks
 
 log = logging.getLogger("w2s_arena.server")
 DB_NAME = "study.duckdb"
@@ -55,6 +55,7 @@ def db_path(data_dir: Path) -> Path:
 
 def create_study(data_dir: Path, protocol: ProtocolSpec) -> IssuedToken:
     """Freeze a protocol into a new study file; returns the admin's token (shown once)."""
+    check_protocol_folders(protocol)  # a bad data folder: the reason, and no study file
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)  # the DuckDB file holds every participant's source: owner only
     db = Database(db_path(data_dir))
@@ -303,8 +304,9 @@ def open_platform(data_dir: Path, *, slots: int = 1, start_workers: bool = True,
     except (SandboxUnavailableError, CgroupUnavailableError):
         db.close()
         raise
+    # Built-in names, or the protocol's data folders: a bad folder stops us before a download.
+    tasks = prepare_protocol_tasks(protocol)
     pair = pair_for_protocol(protocol)
-    tasks = prepare_protocol_tasks(protocol)  # built-in names, or the protocol's data folders
     views = {name: _task_view(task, pair) for name, task in tasks.items()}
     platform = Platform(db=db, service=None, protocol=protocol, pair=pair,  # type: ignore[arg-type]
                         tasks=tasks, task_views=views, salt=ensure_membership_salt(db),

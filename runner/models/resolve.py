@@ -111,10 +111,17 @@ def resolve_model(spec: ModelSpec | str, *, local_path: Path | str | None = None
     return ResolvedModel(spec, "hub", None)
 
 
+def hf_cache_path() -> str:
+    """The Hugging Face cache the look-up above searched (HF_HUB_CACHE, else the library's)."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
+
+
 def _looked(spec: ModelSpec) -> str:
     places = ["a local folder (protocol [models])"]
     if spec.hub_id:
-        places.append(f"the Hugging Face cache ({os.environ.get('HF_HUB_CACHE') or 'default'})")
+        places.append(f"the Hugging Face cache ({hf_cache_path()})")
     if spec.packaged is not None:
         places.append(f"installed packages ({', '.join(spec.packages)})")
     return ", ".join(places)

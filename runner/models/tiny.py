@@ -63,12 +63,14 @@ def build_tiny(name: str, dest: Path) -> None:
     """Write `name`'s weights (safetensors), config and tokenizer into `dest`."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     raw = tiny_config(name)
     config = AutoConfig.for_model(raw["model_type"], **{k: v for k, v in raw.items()
                                                         if k != "model_type"})
     torch.manual_seed(INIT_SEED)
     model = AutoModelForCausalLM.from_config(config)
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar per build, in every log
     model.save_pretrained(dest, safe_serialization=True)
     (dest / "model.safetensors").chmod(0o644)  # read by the sandboxed method as well
     write_tokenizer(dest)

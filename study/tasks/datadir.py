@@ -83,32 +83,45 @@ def load_data_dir(folder: str | Path, *, name: str, kind: TaskKind | str,
     return Task(info=info, splits=splits)
 
 
-def prepare_data_task(spec, role: TaskRole) -> Task:
-    """A protocol's DatasetSpec → the task, cached in the AAR layout under its content hash."""
-    task = load_data_dir(spec.folder, name=spec.name, kind=spec.kind, role=role,
+def load_data_task(spec, role: TaskRole) -> Task:
+    """A protocol's DatasetSpec → the task, read and checked (nothing written yet)."""
+    return load_data_dir(spec.folder, name=spec.name, kind=spec.kind, role=role,
                          description=spec.description, label_names=tuple(spec.label_names))
+
+
+def cache_data_task(task: Task) -> None:
+    """Keep a copy in the AAR layout under the task's content hash (once)."""
     folder = task_folder(task.name, task.info.content_hash)
     if not (folder / "task.json").exists():
         write_task(task, folder)
-    return task
+
+
+def check_protocol_folders(protocol) -> None:
+    """Read and check every data folder a protocol declares, writing nothing: a study is not
+    created on a folder its server could not open (raises InvalidError with the reason)."""
+    for spec in protocol.datasets:
+        load_data_task(spec, TaskRole.HELD_OUT)
 
 
 def prepare_protocol_tasks(protocol) -> dict[str, Task]:
-    """Every task the protocol names: its own data folders first, else the built-in catalogue."""
+    """Every task the protocol names: its own data folders first, else the built-in catalogue.
+
+    Every folder is read and checked before any is cached: a bad second folder leaves no copy
+    of the first behind (and, as callers build the model pair after this, no download either).
+    """
     declared = {d.name: d for d in protocol.datasets}
     if len(declared) != len(protocol.datasets):
         names = [d.name for d in protocol.datasets]
         repeated = sorted(n for n in declared if names.count(n) > 1)
         raise InvalidError(f"[[datasets]] names repeat: {repeated}")
-    hill = set(protocol.tasks.hill_climb)
-    tasks = {}
-    for name in protocol.tasks.all:
-        role = TaskRole.HILL_CLIMB if name in hill else TaskRole.HELD_OUT
-        if name in declared:
-            tasks[name] = prepare_data_task(declared[name], role)
-        else:
-            tasks[name] = with_role(prepare_task(name), role)
-    return tasks
+    roles = {name: TaskRole.HILL_CLIMB if name in protocol.tasks.hill_climb
+             else TaskRole.HELD_OUT for name in protocol.tasks.all}
+    own = {name: load_data_task(declared[name], role) for name, role in roles.items()
+           if name in declared}
+    for task in own.values():
+        cache_data_task(task)
+    return {name: own[name] if name in own else with_role(prepare_task(name), role)
+            for name, role in roles.items()}
 
 
 def with_role(task: Task, role: TaskRole) -> Task:

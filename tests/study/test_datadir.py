@@ -144,3 +144,53 @@ def test_a_built_in_task_takes_the_role_the_protocol_gives_it():
     assert str(catalogue.info.role) == "held_out"
     assert str(tasks["rt_sentiment"].info.role) == "hill_climb"
     assert tasks["rt_sentiment"].info.content_hash == catalogue.info.content_hash
+
+
+def test_arena_prepare_checks_every_folder_before_caching_or_fetching_a_model(tmp_path,
+                                                                             monkeypatch):
+    """A bad second folder: the error names file:line, no task is cached, and the model pair
+    (a hub id here, missing offline) is not even looked up. Fixed, the model's own error says
+    where it looked, with '[models]' printed as text."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    good, bad = write_keyword_task(tmp_path / "good"), write_keyword_task(tmp_path / "bad", seed=1)
+    with (bad / "test.jsonl").open("a") as rows:
+        rows.write('{"text": "no label"}\n')
+    text = PROTOCOL.format(folder=good).replace('model_pair = "tiny-lm"\n', "")
+    text = text.replace('hill_climb = ["keywords"]', 'hill_climb = ["keywords"]\n'
+                        'held_out = ["other"]')
+    text += (f'[[datasets]]\nname = "other"\nkind = "classify"\nfolder = "{bad}"\n'
+             '[models]\nweak = "Qwen/Qwen1.5-0.5B-Chat"\nstrong = "Qwen/Qwen3-4B-Base"\n')
+    protocol = tmp_path / "p.toml"
+    protocol.write_text(text)
+    prepare = lambda: CliRunner().invoke(app, ["prepare", "--protocol", str(protocol)],  # noqa: E731
+                                         env={"COLUMNS": "400"})
+    refused = prepare()
+    assert refused.exit_code == 2 and "bad/test.jsonl:161" in refused.output, refused.output
+    assert not (tmp_path / "cache").exists()  # no task copy, no model built or fetched
+    (bad / "test.jsonl").write_text((bad / "test.jsonl").read_text().rsplit('{"text"', 1)[0])
+    missing = prepare()
+    assert missing.exit_code == 2 and "model_unavailable" in missing.output, missing.output
+    assert "a local folder (protocol [models])" in missing.output
+    assert f"the Hugging Face cache ({constants.HF_HUB_CACHE})" in missing.output
+    assert "HF_HUB_OFFLINE" in missing.output
+
+
+def test_no_study_is_created_on_a_bad_folder(tmp_path, monkeypatch):
+    """`arena study create` (and `arena up`, which creates the study the first time) check the
+    folders first: the reason, exit 2, and no study file a server could not open."""
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_keyword_task(tmp_path / "data")
+    (folder / "train_unlabel.jsonl").unlink()
+    protocol = tmp_path / "p.toml"
+    protocol.write_text(PROTOCOL.format(folder=folder))
+    for command in (["study", "create", str(protocol)],
+                    ["up", "--protocol", str(protocol), "--workspace-port", "0"]):
+        result = CliRunner().invoke(app, [*command, "--data-dir", str(tmp_path / "study")],
+                                    env={"COLUMNS": "400"})
+        assert result.exit_code == 2, result.output
+        assert "lacks train_unlabel.jsonl" in result.output
+        assert not (tmp_path / "study").exists() and not (tmp_path / "cache").exists()
