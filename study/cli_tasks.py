@@ -61,10 +61,10 @@ def _bad_input_exits() -> Iterator[None]:
     try:
         yield
     except ArenaError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        console.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}")
         raise typer.Exit(2) from None
     except ValueError as exc:
-        console.print(f"[red]error[/red]: {exc}")
+        console.print(f"[red]error[/red]: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 

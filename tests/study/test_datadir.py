@@ -120,6 +120,12 @@ def test_arena_tasks_check_prints_sizes_balance_and_token_lengths(tmp_path):
     bad = CliRunner().invoke(app, ["tasks", "check", str(folder), "--kind", "classify"])
     assert bad.exit_code == 2 and "only label 0" in bad.output
     assert CliRunner().invoke(app, ["tasks"]).exit_code == 0  # the listing still works
+    offline = CliRunner().invoke(
+        app, ["tasks", "check", str(folder), "--kind", "classify", "--model",
+              "Qwen/Qwen3-4B-Base"],
+        env={"COLUMNS": "400", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert offline.exit_code == 2, offline.output
+    assert f"(protocol [models]), the Hugging Face cache ({tmp_path / 'hub'})" in offline.output
 
 
 def test_the_shipped_lm_protocols_load_and_aar_reads_its_folders(tmp_path, monkeypatch):
