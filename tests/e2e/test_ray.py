@@ -63,7 +63,9 @@ def test_a_ray_worker_killed_mid_attempt_requeues_once_without_double_charge(ray
     done = wait_for(lambda: (v := pat.attempt(view.id)).status in DONE and v, timeout=300)
     assert done.status is AttemptStatus.SCORED, done.error
     assert done.tries == 2
-    assert pat.quota().attempts_used == 1  # charged once, for the run that scored
+    quota = pat.quota()
+    assert quota.attempts_used == 1  # charged once, for the run that scored
+    assert quota.compute_seconds_used == pytest.approx(done.wall_seconds, abs=0.01)  # its time
     # Cancelling a running attempt cancels its Ray task: the worker (and its sandbox) goes.
     long = pat.submit(SLEEPY.format(seconds=120), "rt_sentiment")
     wait_for(lambda: pat.attempt(long.id).status is AttemptStatus.RUNNING, timeout=120)
