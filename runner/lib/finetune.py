@@ -132,6 +132,15 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
+def _checkpoint_activations(lm) -> None:
+    """Recompute activations in the backward pass (transformers 5 renamed the call)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(lm, "activation_checkpointing_enable"):
+        lm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 class _Trainer:
     """One optimisation run; turns on activation checkpointing only after a CUDA OOM."""
 
@@ -169,8 +178,7 @@ class _Trainer:
 
             self.optim.zero_grad(set_to_none=True)
             torch.cuda.empty_cache()
-            self.clf.lm.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False})
+            _checkpoint_activations(self.clf.lm)
             self.checkpointing = True
             loss = self._loss(texts, targets_fn, weights)
             loss.backward()

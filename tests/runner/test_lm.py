@@ -276,3 +276,48 @@ def test_a_hugging_face_snapshot_folder_binds_its_whole_repo(tmp_path):
     resolved = _resolve_reference(str(snapshot))
     assert resolved.source == "hf-cache" and resolved.spec.is_lm
     assert model_dirs(ModelPair("x", resolved, resolved)) == (repo, repo)
+
+
+def test_a_cuda_out_of_memory_turns_on_activation_checkpointing_once(keywords):
+    """Checkpointing costs a second forward pass, so finetune only turns it on when a batch
+    runs out of GPU memory. No GPU here: the real OutOfMemoryError is raised from the decoder's
+    first forward (what CUDA would do), and the batch must then train with checkpointing on; a
+    second OOM with checkpointing already on is not swallowed."""
+    import torch
+
+    from runner.lib.finetune import LMClassifier, _Trainer, _with_lora
+    from runner.lib.lm import cpu_threads_for, load_causal_lm
+
+    lm, tokenizer = load_causal_lm(resolve_model("tiny-qwen3").path)
+    lm = _with_lora(lm, LoraSpec(r=4, alpha=8))
+    clf = LMClassifier(lm, tokenizer, readout=Readout(), device="cpu", max_length=32)
+    trainer = _Trainer(clf, lr=1e-3, total=3, on_step=None)
+    texts, labels = keywords["train"][0][:16], keywords["train"][1][:16].astype(float)
+    ooms: list[bool] = []  # was checkpointing on when each OOM struck
+    wanted = {"ooms": 0}
+
+    def out_of_memory(module, args, kwargs):
+        if len(ooms) < wanted["ooms"]:
+            ooms.append(module.is_activation_checkpointing)
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    lm.get_decoder().register_forward_pre_hook(out_of_memory, with_kwargs=True)
+    lm.train()
+    with cpu_threads_for(lm, "cpu"):  # as finetune runs it (two threads crawl on tiny models)
+        _oom_batches(trainer, texts, labels, ooms, wanted)
+
+
+def _oom_batches(trainer, texts, labels, ooms, wanted) -> None:
+    import torch
+
+    lm = trainer.clf.lm
+    assert np.isfinite(trainer.run_batch(texts, lambda z, p: labels, np.ones(16)))
+    assert not lm.is_activation_checkpointing  # no memory asked for it: off
+    wanted["ooms"] = 1
+    assert np.isfinite(trainer.run_batch(texts, lambda z, p: labels, np.ones(16)))
+    assert ooms == [False] and trainer.checkpointing and lm.is_activation_checkpointing
+    assert trainer.step == 2
+    wanted["ooms"] = 2
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        trainer.run_batch(texts, lambda z, p: labels, np.ones(16))
+    assert ooms == [False, True]
