@@ -47,11 +47,11 @@ def connected(executor: RayExecutor, timeout: float = 120) -> RayExecutor:
     return executor
 
 
-def spec_for(task, pair, *, seeds, task_hash=None, source=None) -> NodeRun:
+def spec_for(task, pair, *, seeds, task_hash=None, baseline_hash=None, source=None) -> NodeRun:
     protocol = load_protocol(REPO / "tests" / "protocols" / "small.toml")
     return NodeRun(source=source or VANILLA.read_text(), task=task.name,
                    task_hash=task_hash or task.info.content_hash,
-                   baseline_hash=baseline_fingerprint(fixed_baselines(task, pair)),
+                   baseline_hash=baseline_hash or baseline_fingerprint(fixed_baselines(task, pair)),
                    protocol_json=protocol.model_dump_json(),
                    attempt_kwargs={"seeds": seeds, "budget": Budget(seconds=120),
                                    "sandbox": True, "salt": "ray-test"})
@@ -72,11 +72,14 @@ def test_an_attempt_on_ray_scores_exactly_as_the_local_backend(head, rt_task, sm
     assert [o.probs for o in remote.outcomes] == [o.probs for o in local.outcomes]
 
 
-def test_a_node_whose_task_differs_refuses_to_score(head, rt_task, small_pair):
+def test_a_node_whose_task_or_baselines_differ_refuses_to_score(head, rt_task, small_pair):
     executor = connected(RayExecutor(head.address, retry_seconds=1))
     try:
-        with pytest.raises(RayAttemptLost, match="node refused"):
+        with pytest.raises(RayAttemptLost, match=r"node refused.*hashes to"):
             executor.run(spec_for(rt_task, small_pair, seeds=[1], task_hash="0" * 64),
+                         cancel=threading.Event())
+        with pytest.raises(RayAttemptLost, match=r"node refused.*fixed baselines"):
+            executor.run(spec_for(rt_task, small_pair, seeds=[1], baseline_hash="0" * 64),
                          cancel=threading.Event())
     finally:
         executor.close()
