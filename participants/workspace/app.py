@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from participants.workspace import editor, sidebar, state
+from participants.workspace import editor, sidebar, state, warm
 
 # (file, title, icon, url path): the research pages every participant sees.
 RESEARCH = [("app_pages/brief.py", "Task brief", ":material/menu_book:", "brief"),
@@ -39,6 +39,7 @@ def _sign_in_everywhere() -> list[st.Page]:
 
 
 st.set_page_config(page_title="w2s-arena workspace", page_icon="🧪", layout="wide")
+warm.start()
 state.init()
 state.write_cookie()
 

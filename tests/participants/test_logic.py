@@ -170,3 +170,11 @@ def test_ctx_log_metrics_are_charted_one_line_per_seed():
     assert figures["loss"].layout.xaxis.title.text == "step"
     assert figures["acc"].layout.xaxis.title.text == "seconds into the seed"  # no step given
     assert charts.metrics_figures([]) == {}
+
+
+def test_the_warm_up_imports_name_real_modules():
+    """The background import thread dies quietly on a renamed module; this catches it."""
+    import importlib.util
+
+    from participants.workspace import warm
+    assert all(importlib.util.find_spec(name) for name in warm.MODULES)
