@@ -226,9 +226,10 @@ def run(ctx):
 @pytest.mark.slow
 def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch):
     """On an LM pair ctx.strong_features are the cached hidden states: the five shipped probe
-    baselines run through the real sandboxed method process as they are, and so does a method
-    that writes its own training loop from ctx.strong_model(). The fixed baselines here use the
-    answer-token readout ("B"/"A" logits), the e2e study the linear head."""
+    baselines run through the real sandboxed method process as they are, and so do
+    lora_vanilla.py and a method that writes its own training loop from ctx.strong_model().
+    The fixed baselines here use the answer-token readout ("B"/"A" logits), the e2e study the
+    linear head."""
     import math
 
     from runner.attempt import run_attempt
@@ -246,13 +247,21 @@ def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch
     record = fixed_baselines(task, pair)
     assert min(record.ceiling_acc) > max(record.weak_acc) and min(record.ceiling_acc) > 0.65
     (tmp_path / "own_loop.py").write_text(OWN_LOOP)
-    methods = [REPO / "baselines" / f"{name}.py"
-               for name in ("vanilla", "confident", "logconf", "bootstrap", "zero_shot")]
+    methods = [REPO / "baselines" / f"{name}.py" for name in
+               ("vanilla", "confident", "logconf", "bootstrap", "zero_shot", "lora_vanilla")]
+    reports: dict[str, list[dict]] = {}
     for method in [*methods, tmp_path / "own_loop.py"]:
+        live = reports.setdefault(method.name, [])
         result = run_attempt(method, task, seeds=[1], pair=pair,
-                             budget=Budget(seconds=120, memory_mb=4096))
+                             budget=Budget(seconds=120, memory_mb=4096),
+                             on_progress=lambda seed, report, live=live: live.append(report))
         assert result.status == "scored", (method.name, result.error)
         assert math.isfinite(result.scores["all"].accuracy)
+    # finetune reports every step through ctx.progress (240 items / 16 × 3 epochs) and its
+    # loss through ctx.log, live, over the method process's channel.
+    lora = reports["lora_vanilla.py"]
+    assert [(r["done"], r["total"]) for r in lora if "done" in r] == [(s, 45) for s in range(1, 46)]
+    assert [m["name"] for r in lora for m in r.get("metrics", [])] == ["loss"] * 45
 
 
 def test_a_hugging_face_snapshot_folder_binds_its_whole_repo(tmp_path):
