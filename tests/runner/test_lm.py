@@ -156,12 +156,27 @@ def test_ctx_gives_the_causal_lm_its_features_and_finetune_on_an_lm_pair(tmp_pat
     ctx = Context(_lm_bundle(tmp_path, keywords))
     model, tokenizer = ctx.strong_model()
     assert type(model).__name__ == "Qwen3ForCausalLM" and tokenizer.padding_side == "right"
+    assert model.config._attn_implementation == "sdpa"
     assert ctx.embed(["a wonderful film", "a film"]).shape == (2, 128)
     assert ctx.lm_recipe["lr"] == 3e-3
     tuned = ctx.lib.finetune(ctx, keywords["train"][1].astype(float))  # the recipe's defaults
     probs = tuned.predict_proba("test")
     assert ((probs >= 0.5) == keywords["test"][1]).mean() >= 0.9
     assert tuned.predict_proba(["a wonderful film"]).shape == (1,)
+
+
+def test_defaults_are_the_aar_recipe_and_batches_group_similar_lengths():
+    from runner.lib.lm import length_batches
+    from runner.models.catalog import PAIR_RECIPES, PAIRS
+    from study.protocol_lm import LMRecipe
+
+    aar = LMRecipe(**PAIR_RECIPES.get("aar", {}))
+    assert (aar.baseline_seeds, aar.lora_r, aar.lora_alpha, aar.lr, aar.batch_size,
+            aar.readout) == (16, 32, 32, 1e-4, 32, "head")
+    assert (LoraSpec().r, LoraSpec().alpha, Readout().kind) == (32, 32, "head")
+    assert PAIRS["aar"] == ("qwen1.5-0.5b-chat", "qwen3-4b-base")
+    # Padding is most of the cost of short texts: a batch holds texts of similar length.
+    assert length_batches([9, 1, 5, 2, 8, 4], 2) == [[1, 3], [5, 2], [4, 0]]
 
 
 def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
@@ -325,7 +340,8 @@ def _oom_batches(trainer, texts, labels, ooms, wanted) -> None:
     wanted["ooms"] = 1
     assert np.isfinite(trainer.run_batch(texts, lambda z, p: labels, np.ones(16)))
     assert ooms == [False] and trainer.checkpointing and lm.is_activation_checkpointing
-    assert trainer.step == 2
+    assert trainer.step == 2  # and the learning rate decays linearly to 0 at step 3
+    assert trainer.optim.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
     wanted["ooms"] = 2
     with pytest.raises(torch.cuda.OutOfMemoryError):
         trainer.run_batch(texts, lambda z, p: labels, np.ones(16))
