@@ -216,8 +216,11 @@ def test_upload_box_states_one_limit_and_the_editor_marks_the_broken_line(
     huge = tmp_path / "huge.py"
     huge.write_text("#" * (2 * 1024 * 1024))
     uploader.locator("input[type=file]").set_input_files(huge)
-    expect(uploader).to_contain_text(re.compile(r"1(\.0)? ?MB"))
-    assert "huge.py" not in page.get_by_test_id("stAlert").all_inner_texts()
+    chip = uploader.get_by_test_id("stFileChip").filter(has_text="huge.py")
+    expect(chip.get_by_test_id("stFileChipIconError")).to_be_visible()
+    chip.hover()
+    expect(page.get_by_text(re.compile(r"File must be 1(\.0)? ?MB or smaller"))).to_be_visible()
+    assert not any("huge.py" in t for t in page.get_by_test_id("stAlert").all_inner_texts())
 
     # A file with a broken line loads, and the editor marks that line.
     typo = tmp_path / "typo.py"
