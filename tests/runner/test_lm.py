@@ -242,7 +242,8 @@ def run(ctx):
 def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch):
     """On an LM pair ctx.strong_features are the cached hidden states: the five shipped probe
     baselines run through the real sandboxed method process as they are, and so do
-    lora_vanilla.py and a method that writes its own training loop from ctx.strong_model().
+    lora_vanilla.py, the finetune example of docs/method-api.md and a method that writes its
+    own training loop from ctx.strong_model().
     The fixed baselines here use the answer-token readout ("B"/"A" logits), the e2e study the
     linear head."""
     import math
@@ -262,10 +263,13 @@ def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch
     record = fixed_baselines(task, pair)
     assert min(record.ceiling_acc) > max(record.weak_acc) and min(record.ceiling_acc) > 0.65
     (tmp_path / "own_loop.py").write_text(OWN_LOOP)
+    # The finetune example of docs/method-api.md, as printed there.
+    docs = (REPO / "docs" / "method-api.md").read_text().split("## Fine-tuning a language")[1]
+    (tmp_path / "docs_example.py").write_text(docs.split("```python\n")[1].split("```")[0])
     methods = [REPO / "baselines" / f"{name}.py" for name in
                ("vanilla", "confident", "logconf", "bootstrap", "zero_shot", "lora_vanilla")]
     reports: dict[str, list[dict]] = {}
-    for method in [*methods, tmp_path / "own_loop.py"]:
+    for method in [*methods, tmp_path / "own_loop.py", tmp_path / "docs_example.py"]:
         live = reports.setdefault(method.name, [])
         result = run_attempt(method, task, seeds=[1], pair=pair,
                              budget=Budget(seconds=120, memory_mb=4096),
