@@ -283,9 +283,10 @@ def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch
     assert [m["name"] for r in lora for m in r.get("metrics", [])] == ["loss"] * 45
 
 
-def test_a_hugging_face_snapshot_folder_binds_its_whole_repo(tmp_path):
+def test_a_hugging_face_snapshot_folder_binds_its_whole_repo(tmp_path, monkeypatch):
     """Snapshot files link into ../../blobs: the sandbox must see the repo folder, not only
-    the snapshot, or every link inside it dangles."""
+    the snapshot, or every link inside it dangles. A hub id in [models] is found in the
+    Hugging Face cache offline (no download) and binds the same way."""
     import os
     import shutil
 
@@ -304,6 +305,13 @@ def test_a_hugging_face_snapshot_folder_binds_its_whole_repo(tmp_path):
     resolved = _resolve_reference(str(snapshot))
     assert resolved.source == "hf-cache" and resolved.spec.is_lm
     assert model_dirs(ModelPair("x", resolved, resolved)) == (repo, repo)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    by_id = _resolve_reference("org/tiny")
+    assert (by_id.source, by_id.path, by_id.spec.hub_id) == ("hf-cache", snapshot, "org/tiny")
+    assert model_dirs(ModelPair("x", by_id, by_id)) == (repo, repo)
 
 
 def test_a_cuda_out_of_memory_turns_on_activation_checkpointing_once(keywords):

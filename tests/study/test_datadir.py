@@ -138,6 +138,14 @@ def test_the_shipped_lm_protocols_load_and_aar_reads_its_folders(tmp_path, monke
     assert (tasks["chat"].kind, tasks["chat"].info.role) == ("pairwise", "hill_climb")
     assert (tasks["math"].kind, tasks["math"].info.role) == ("verify", "held_out")
     assert set(tasks["code"].subsets("test")) == {"level0", "level1"}
+    root = tmp_path / "aar"
+    check = lambda name, kind: CliRunner().invoke(  # noqa: E731
+        app, ["tasks", "check", str(root / name), "--kind", kind], env={"COLUMNS": "200"})
+    chat, math = check("chat", "pairwise"), check("math", "verify")
+    assert chat.exit_code == 0 and " 240 " in chat.output, chat.output
+    assert math.exit_code == 0 and "level0, level1" in math.output, math.output
+    wrong = check("chat", "verify")  # pairwise rows read as verify rows
+    assert wrong.exit_code == 2 and "train_label.jsonl:1:" in wrong.output, wrong.output
 
 
 def test_a_built_in_task_takes_the_role_the_protocol_gives_it():
