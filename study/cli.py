@@ -282,17 +282,22 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
        backend: BackendOpt = None, ray_address: RayAddressOpt = None) -> None:
     """Start the platform on the embedded default study: create it the first time, add a
     researcher, print the URL and a participant token, then serve until interrupted."""
+    from runner.pairs import pair_for_protocol
     from study.protocol import load_protocol
     from study.records import ParticipantKind, ParticipantSpec
     from study.server import create_study, db_path
     from study.service import ArenaService
     from study.store import Database, Store
+    from study.tasks.datadir import check_protocol_folders
 
     _check_gpus(gpus)  # before a study is created on a machine that cannot run it
     _check_backend(backend, ray_address, protocol)
     try:
         if not db_path(data_dir).exists():
-            issued = create_study(data_dir, load_protocol(protocol))
+            spec = load_protocol(protocol)
+            check_protocol_folders(spec)
+            pair_for_protocol(spec)  # a missing model: where it was looked for, and no study
+            issued = create_study(data_dir, spec)
             _save_token(data_dir / "admin.token", issued.token)
         token_file = data_dir / "participant.token"
         bot_file = data_dir / "scripted.token"

@@ -208,3 +208,17 @@ def test_no_study_is_created_on_a_bad_folder(tmp_path, monkeypatch):
         assert result.exit_code == 2, result.output
         assert "lacks train_unlabel.jsonl" in result.output
         assert not (tmp_path / "study").exists() and not (tmp_path / "cache").exists()
+    # A good folder but an LM the machine does not have: arena up says where it looked
+    # (instead of a traceback from the server it would start) and creates no study.
+    write_keyword_task(folder)
+    protocol.write_text(PROTOCOL.format(folder=folder).replace(
+        'model_pair = "tiny-lm"', '[models]\nweak = "Qwen/Qwen1.5-0.5B-Chat"\n'
+        'strong = "tiny-qwen3"').replace("[tasks]", "\n[tasks]", 1))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    result = CliRunner().invoke(app, ["up", "--protocol", str(protocol), "--workspace-port", "0",
+                                      "--data-dir", str(tmp_path / "study")],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "model_unavailable" in result.output, result.output
+    assert f"Hugging Face cache ({tmp_path / 'hub'})" in result.output
+    assert not (tmp_path / "study").exists()
