@@ -16,7 +16,20 @@ from study.server import db_path
 from tests.e2e.conftest import SLEEPY, wait_for
 
 
-def method_pids() -> list[int]:
+def _descends_from(pid: int, root: int) -> bool:
+    while pid > 1:
+        if pid == root:
+            return True
+        try:  # the parent is the field after the command's closing parenthesis
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+    return False
+
+
+def method_pids(under: int | None = None) -> list[int]:
+    """Method processes on this machine, or only those descending from the process `under`
+    (another session's sandboxes are not this test's to wait for, nor to kill)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -25,9 +38,14 @@ def method_pids() -> list[int]:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"runner.method.child" in cmd and not cmd[0].endswith(b"bwrap"):
+        if b"runner.method.child" in cmd and not cmd[0].endswith(b"bwrap") and \
+                (under is None or _descends_from(int(entry.name), under)):
             pids.append(int(entry.name))
     return pids
+
+
+def _gone(pids: list[int]) -> bool:
+    return not any(Path(f"/proc/{pid}").exists() for pid in pids)
 
 
 def events(data_dir, attempt_id):
@@ -44,9 +62,9 @@ def test_kill_9_of_the_server_mid_run_requeues_once(server):
     pat = server.participant("pat")
     view = pat.submit(SLEEPY.format(seconds=4), "rt_sentiment")
     wait_for(lambda: pat.attempt(view.id).status is AttemptStatus.RUNNING)
-    wait_for(method_pids)
+    mine = wait_for(lambda: method_pids(under=server.proc.pid))
     server.kill()
-    wait_for(lambda: not method_pids(), timeout=10)  # the sandbox died with its server
+    wait_for(lambda: _gone(mine), timeout=10)  # the sandbox died with its server
     server.start()
     done = pat.wait(view.id, poll=0.1, timeout=120)
     assert done.status is AttemptStatus.SCORED and done.tries == 2
@@ -66,7 +84,7 @@ def test_a_method_process_killed_from_outside_is_charged_without_evidence(server
     seed is the method's failure, charged; and the runner keeps serving."""
     quinn = server.participant("quinn")
     view = quinn.submit(SLEEPY.format(seconds=6), "rt_sentiment")
-    for pid in wait_for(method_pids):
+    for pid in wait_for(lambda: method_pids(under=server.proc.pid)):
         os.kill(pid, signal.SIGKILL)
     done = quinn.wait(view.id, poll=0.1, timeout=60)
     assert done.status is AttemptStatus.FAILED and done.error_kind == "exit code 137"
