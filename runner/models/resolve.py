@@ -143,7 +143,8 @@ def materialize(resolved: ResolvedModel) -> ResolvedModel:
     try:
         path = snapshot_download(spec.hub_id, cache_dir=os.environ.get("HF_HUB_CACHE"))
     except Exception as exc:  # network, auth, unknown repo: all one answer for the operator
-        raise ModelUnavailableError(f"could not download {spec.hub_id}: {exc}") from exc
+        raise ModelUnavailableError(f"{spec.name} ({spec.hub_id}) was not found in "
+                                    f"{_looked(spec)}, and the download failed: {exc}") from exc
     return ResolvedModel(spec, "hf-cache", Path(path))
 
 

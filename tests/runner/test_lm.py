@@ -18,6 +18,7 @@ from runner.models.catalog import model_from_reference
 from runner.models.resolve import materialize
 from runner.models.tiny import build_tiny
 from study.errors import ModelUnavailableError
+from tests.conftest import REPO
 from tests.lm_data import write_keyword_task
 
 FAST = {"epochs": 3, "lr": 3e-3, "batch_size": 16, "max_length": 32}
@@ -112,6 +113,24 @@ def test_unknown_and_offline_missing_models_say_where_they_looked(monkeypatch, t
     assert str(tmp_path / "hub") in err.value.message and "HF_HUB_OFFLINE" in err.value.message
     local, path = model_from_reference(str(resolve_model("tiny-qwen2").path))
     assert local.is_lm and path is not None
+    # Online, a hub that cannot be reached (a closed local port stands in for it): the places
+    # looked in, then why the download failed.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    online = subprocess.run(
+        [sys.executable, "-c", "from runner.models.catalog import model_from_reference as m\n"
+         "from runner.models.resolve import materialize, resolve_model\n"
+         "spec, folder = m('org/nosuch')\n"
+         "materialize(resolve_model(spec, local_path=folder))"],
+        env={**env, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "hub")},
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert "ModelUnavailableError: nosuch (org/nosuch) was not found in a local folder" \
+        in online.stderr, online.stderr
+    assert f"the Hugging Face cache ({tmp_path / 'hub'}), and the download failed" \
+        in online.stderr
 
 
 def test_finetune_on_an_encoder_pair_is_a_clear_error(run_source):
@@ -253,7 +272,6 @@ def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch
     from runner.teacher import fixed_baselines, resolve_pair
     from study.protocol_lm import LMRecipe
     from study.tasks.datadir import load_data_dir
-    from tests.conftest import REPO
 
     monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
     task = load_data_dir(write_keyword_task(tmp_path / "data"), name="kw", kind="classify",
