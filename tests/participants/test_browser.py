@@ -99,6 +99,10 @@ def shot(page: Page, name: str) -> None:
     charts = page.get_by_test_id("stPlotlyChart")
     for i in range(charts.count()):
         expect(charts.nth(i).locator(".main-svg").first).to_be_attached()
+    # Attached is not drawn: on a loaded machine plotly paints a moment later.
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .every(div => div._fullLayout && div.querySelector('.main-svg .cartesianlayer, '
+                                                           + '.main-svg .infolayer'))""")
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / f"workspace-{name}.png"))
 
