@@ -288,14 +288,14 @@ def up(protocol: Path = Path("protocols/default.toml"), data_dir: DataDirOpt = P
     from study.server import create_study, db_path
     from study.service import ArenaService
     from study.store import Database, Store
-    from study.tasks.datadir import check_protocol_folders
+    from study.tasks.datadir import pin_dataset_hashes
 
     _check_gpus(gpus)  # before a study is created on a machine that cannot run it
     _check_backend(backend, ray_address, protocol)
     try:
         if not db_path(data_dir).exists():
             spec = load_protocol(protocol)
-            check_protocol_folders(spec)
+            spec = pin_dataset_hashes(spec)
             pair_for_protocol(spec)  # a missing model: where it was looked for, and no study
             issued = create_study(data_dir, spec)
             _save_token(data_dir / "admin.token", issued.token)

@@ -28,6 +28,9 @@ class DatasetSpec(_Strict):
     folder: str = Field(min_length=1)
     description: str = ""
     label_names: tuple[str, str] = ("0", "1")
+    # The task's content hash, pinned into the frozen protocol when a study is created: a
+    # folder whose rows changed since is refused, never silently re-baselined mid-study.
+    content_hash: str | None = Field(None, pattern=r"^[0-9a-f]{16}$")
 
 
 class ModelsSpec(_Strict):
@@ -51,6 +54,15 @@ class LMRecipe(_Strict):
     lora_alpha: int = Field(32, ge=1, le=4096)
     readout: Literal["head", "tokens"] = "head"
     answers: tuple[str, str] = ("No", "Yes")  # the "tokens" readout's words for label 0, 1
+
+
+def inherit_dataset_pins(new: list[DatasetSpec], pinned: list[DatasetSpec]
+                         ) -> list[DatasetSpec]:
+    """An amended protocol's [[datasets]] (written without hashes) take the study's pins, so
+    the same folders compare equal and a changed one still does not."""
+    pins = {d.model_copy(update={"content_hash": None}): d.content_hash for d in pinned}
+    return [d if d.content_hash is not None else d.model_copy(update={"content_hash": pins.get(d)})
+            for d in new]
 
 
 def check_recipe_overrides(value: dict[str, Any]) -> dict[str, Any]:

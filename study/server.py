@@ -43,7 +43,7 @@ from study.scoring import public_mask
 from study.service import ArenaService
 from study.store import Database, Store, utcnow
 from study.tasks import Task
-from study.tasks.datadir import check_protocol_folders, prepare_protocol_tasks
+from study.tasks.datadir import pin_dataset_hashes, prepare_protocol_tasks
 
 log = logging.getLogger("w2s_arena.server")
 DB_NAME = "study.duckdb"
@@ -55,7 +55,8 @@ def db_path(data_dir: Path) -> Path:
 
 def create_study(data_dir: Path, protocol: ProtocolSpec) -> IssuedToken:
     """Freeze a protocol into a new study file; returns the admin's token (shown once)."""
-    check_protocol_folders(protocol)  # a bad data folder: the reason, and no study file
+    # A bad data folder: the reason, and no study file; a good one: its data pinned.
+    protocol = pin_dataset_hashes(protocol)
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)  # the DuckDB file holds every participant's source: owner only
     db = Database(db_path(data_dir))

@@ -34,6 +34,7 @@ from study.integrity import flag_static_scan
 from study.live import LiveRuns
 from study.method_source import missing_run
 from study.protocol import ProtocolSpec, parse_protocol
+from study.protocol_lm import inherit_dataset_pins
 from study.read_cache import CommitCache, CredentialCache
 from study.records import (
     TERMINAL,
@@ -217,6 +218,9 @@ class ArenaService(RunnerSide, ReviewSide, WorkspaceSide, ForumSide, ExperimentS
         stored predictions under the new feedback policy."""
         self.require(principal, Role.ADMIN)
         new = parse_protocol(text, source="the amended protocol")
+        # The study pinned its data folders' hashes; the amendment's [[datasets]] keep them.
+        new = new.model_copy(update={"datasets": inherit_dataset_pins(
+            new.datasets, self.protocol.datasets)})
         fixed = ("model_pair", "tasks", "datasets", "models", "lm")  # what the scores rest on
         if any(getattr(new, key) != getattr(self.protocol, key) for key in fixed):
             raise InvalidError("the model pair, its fine-tuning recipe ([lm]) and the tasks "

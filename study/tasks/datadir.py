@@ -84,9 +84,16 @@ def load_data_dir(folder: str | Path, *, name: str, kind: TaskKind | str,
 
 
 def load_data_task(spec, role: TaskRole) -> Task:
-    """A protocol's DatasetSpec → the task, read and checked (nothing written yet)."""
-    return load_data_dir(spec.folder, name=spec.name, kind=spec.kind, role=role,
+    """A protocol's DatasetSpec → the task, read and checked (nothing written yet); a folder
+    whose content no longer matches the hash the study pinned is refused."""
+    task = load_data_dir(spec.folder, name=spec.name, kind=spec.kind, role=role,
                          description=spec.description, label_names=tuple(spec.label_names))
+    if spec.content_hash is not None and spec.content_hash != task.info.content_hash:
+        raise InvalidError(
+            f"the data of task {spec.name!r} ({spec.folder}) changed since the study was "
+            f"created: content hash {task.info.content_hash}, pinned {spec.content_hash}; "
+            "restore the folder as it was, or create a new study for the new data")
+    return task
 
 
 def cache_data_task(task: Task) -> None:
@@ -96,11 +103,23 @@ def cache_data_task(task: Task) -> None:
         write_task(task, folder)
 
 
-def check_protocol_folders(protocol) -> None:
-    """Read and check every data folder a protocol declares, writing nothing: a study is not
-    created on a folder its server could not open (raises InvalidError with the reason)."""
-    for spec in protocol.datasets:
-        load_data_task(spec, TaskRole.HELD_OUT)
+def pin_dataset_hashes(protocol):
+    """Read and check every data folder a protocol declares, writing nothing, and return the
+    protocol with each task's content hash pinned (what a new study freezes): no study is
+    created on a folder its server could not open, nor served on data changed since."""
+    if not protocol.datasets:
+        return protocol
+    roles = task_roles(protocol)  # a task's role is part of its hash
+    pinned = [spec.model_copy(update={"content_hash": load_data_task(
+        spec, roles.get(spec.name, TaskRole.HELD_OUT)).info.content_hash})
+        for spec in protocol.datasets]
+    return protocol.model_copy(update={"datasets": pinned})
+
+
+def task_roles(protocol) -> dict[str, TaskRole]:
+    """Each task the protocol names, in its order, with the role the protocol gives it."""
+    return {name: TaskRole.HILL_CLIMB if name in protocol.tasks.hill_climb
+            else TaskRole.HELD_OUT for name in protocol.tasks.all}
 
 
 def prepare_protocol_tasks(protocol) -> dict[str, Task]:
@@ -114,8 +133,7 @@ def prepare_protocol_tasks(protocol) -> dict[str, Task]:
         names = [d.name for d in protocol.datasets]
         repeated = sorted(n for n in declared if names.count(n) > 1)
         raise InvalidError(f"[[datasets]] names repeat: {repeated}")
-    roles = {name: TaskRole.HILL_CLIMB if name in protocol.tasks.hill_climb
-             else TaskRole.HELD_OUT for name in protocol.tasks.all}
+    roles = task_roles(protocol)
     own = {name: load_data_task(declared[name], role) for name, role in roles.items()
            if name in declared}
     for task in own.values():

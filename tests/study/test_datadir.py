@@ -222,3 +222,43 @@ def test_no_study_is_created_on_a_bad_folder(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "model_unavailable" in result.output, result.output
     assert f"Hugging Face cache ({tmp_path / 'hub'})" in result.output
     assert not (tmp_path / "study").exists()
+
+
+def test_a_study_pins_its_data_and_refuses_a_changed_folder(tmp_path, monkeypatch):
+    """The frozen protocol carries each data folder's content hash: the server rebuilding its
+    tasks from a folder edited since (one label flipped) is refused with the reason, never
+    re-baselined mid-study; an amendment written without the hashes keeps the study's."""
+    from study.protocol import ProtocolSpec
+    from study.server import create_study, db_path
+    from study.service import ArenaService
+    from study.store import Database, Store
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_keyword_task(tmp_path / "data")
+    text = PROTOCOL.format(folder=folder)
+    issued = create_study(tmp_path / "study", parse_protocol(text))
+    db = Database(db_path(tmp_path / "study"))
+    try:
+        store = Store(db)
+        frozen = ProtocolSpec.model_validate_json(store.get_study()["protocol_json"])
+        pinned = frozen.datasets[0].content_hash
+        unpinned = prepare_protocol_tasks(parse_protocol(text))["keywords"].info.content_hash
+        assert pinned == unpinned and parse_protocol(text).datasets[0].content_hash is None
+        assert prepare_protocol_tasks(frozen)["keywords"].info.content_hash == pinned
+        service = ArenaService(store, frozen)
+        admin = service.authenticate(issued.token)
+        out = service.amend_protocol(admin, text.replace('name = "lm"', 'name = "lm"\n'
+                                                         'seeds_per_attempt = 2'), reason="x")
+        assert service.protocol.datasets[0].content_hash == pinned and out["rescored"] == 0
+        with pytest.raises(InvalidError, match="fixed for a study's life"):
+            service.amend_protocol(admin, text.replace(str(folder), str(tmp_path / "other")),
+                                   reason="new data")
+    finally:
+        db.close()
+    lines = (folder / "test.jsonl").read_text().splitlines()
+    row = json.loads(lines[0])
+    row["label"] = 1 - row["label"]
+    (folder / "test.jsonl").write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+    with pytest.raises(InvalidError, match=f"changed since the study was created: content "
+                                           f"hash [0-9a-f]{{16}}, pinned {pinned}"):
+        prepare_protocol_tasks(frozen)
