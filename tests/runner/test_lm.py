@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,9 +228,16 @@ def test_a_protocol_names_lms_by_folder_and_unknown_pairs_are_refused():
 
 
 OWN_LOOP = """
+import os
+
 import torch
 
+GOLD = GOLD_PATHS  # the data folder, the task's cached copy, the teachers: every gold label
+
+
 def run(ctx):
+    seen = [path for path in GOLD if os.path.exists(path)]
+    assert not seen, seen  # beside the bound model folders, but not bound themselves
     weak, _ = ctx.weak_model()  # both LMs are there, with trainable weights
     model, tokenizer = ctx.strong_model()
     assert type(weak).__name__ == "Qwen2ForCausalLM", type(weak).__name__
@@ -271,7 +279,7 @@ def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch
     from runner.method import Budget
     from runner.teacher import fixed_baselines, resolve_pair
     from study.protocol_lm import LMRecipe
-    from study.tasks.datadir import load_data_dir
+    from study.tasks.datadir import cache_data_task, load_data_dir
 
     monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
     task = load_data_dir(write_keyword_task(tmp_path / "data"), name="kw", kind="classify",
@@ -280,7 +288,11 @@ def test_probe_baselines_and_an_own_loop_run_on_an_lm_pair(tmp_path, monkeypatch
                                                answers=("B", "A"), **FAST))
     record = fixed_baselines(task, pair)
     assert min(record.ceiling_acc) > max(record.weak_acc) and min(record.ceiling_acc) > 0.65
-    (tmp_path / "own_loop.py").write_text(OWN_LOOP)
+    cache_data_task(task)  # as a server keeps it
+    gold = [str(tmp_path / "data" / "test.jsonl"), str(tmp_path / "cache" / "tasks" / "kw"),
+            str(tmp_path / "cache" / "baselines")]
+    assert all(Path(path).exists() for path in gold)
+    (tmp_path / "own_loop.py").write_text(OWN_LOOP.replace("GOLD_PATHS", repr(gold)))
     # The finetune example of docs/method-api.md, as printed there.
     docs = (REPO / "docs" / "method-api.md").read_text().split("## Fine-tuning a language")[1]
     (tmp_path / "docs_example.py").write_text(docs.split("```python\n")[1].split("```")[0])
