@@ -260,6 +260,7 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
     from study.api import ServerSettings, create_app
 
     _check_gpus(gpus)
+    _check_study_data(data_dir)
     app_ = create_app(ServerSettings(data_dir=data_dir, slots=slots, gpus=gpus,
                                      allow_broken_chain=allow_broken_chain, backend=backend,
                                      ray_address=ray_address))
@@ -270,6 +271,33 @@ def serve(data_dir: DataDirOpt = Path("arena-data"), host: str = "127.0.0.1",
     if getattr(app_.state, "fatal", None):
         console.print(f"[red]stopped[/red]: {app_.state.fatal}")
         raise typer.Exit(3)
+
+
+def _check_study_data(data_dir: Path) -> None:
+    """The study's data folders as it pinned them, before the server starts: an unset
+    ARENA_AAR_DATA or a folder edited since is the reason and exit 2, not a startup traceback."""
+    import duckdb
+
+    from study.protocol import ProtocolSpec
+    from study.server import db_path
+    from study.store import Database, Store
+    from study.tasks.datadir import pin_dataset_hashes
+
+    if not db_path(data_dir).exists():
+        return
+    try:
+        db = Database(db_path(data_dir), read_only=True)
+        try:
+            study = Store(db).get_study()
+        finally:
+            db.close()
+    except duckdb.Error:
+        return  # locked by a running server, or damaged: the server's own start reports it
+    if study is not None:
+        try:
+            pin_dataset_hashes(ProtocolSpec.model_validate_json(study["protocol_json"]))
+        except ArenaError as exc:
+            _fail(exc)
 
 
 @app.command()

@@ -262,3 +262,27 @@ def test_a_study_pins_its_data_and_refuses_a_changed_folder(tmp_path, monkeypatc
     with pytest.raises(InvalidError, match=f"changed since the study was created: content "
                                            f"hash [0-9a-f]{{16}}, pinned {pinned}"):
         prepare_protocol_tasks(frozen)
+
+
+def test_arena_serve_names_a_data_folder_gone_or_changed_since_the_study_began(tmp_path,
+                                                                              monkeypatch):
+    """Restarting the server in a shell without ARENA_AAR_DATA, or after the data changed:
+    the reason and exit 2 before any server starts (was a traceback from its startup)."""
+    from study.server import create_study
+
+    monkeypatch.setenv("ARENA_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_keyword_task(tmp_path / "aar" / "kw")
+    monkeypatch.setenv("ARENA_AAR_DATA", str(tmp_path / "aar"))
+    create_study(tmp_path / "study", parse_protocol(PROTOCOL.format(folder="${ARENA_AAR_DATA}/kw")))
+    serve = lambda: CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path / "study"),  # noqa: E731
+                                             "--slots", "0", "--port", "1"],
+                                       env={"COLUMNS": "400"})
+    monkeypatch.delenv("ARENA_AAR_DATA")
+    unset = serve()
+    assert unset.exit_code == 2 and "environment variable not set" in unset.output, unset.output
+    monkeypatch.setenv("ARENA_AAR_DATA", str(tmp_path / "aar"))
+    with (folder / "test.jsonl").open("a") as rows:
+        rows.write('{"text": "one more item", "label": 1}\n')
+    changed = serve()
+    assert changed.exit_code == 2, changed.output
+    assert "changed since the study was created" in changed.output
