@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from runner.features import ensure_features
 from runner.lib import train_head
+from runner.lib.heads import HEAD_RECIPE
 from runner.lm_teacher import BaselineRuns, lm_baseline_runs, recipe_key
 from runner.models import PAIRS, ResolvedModel, resolve_model
 from runner.models.catalog import PAIR_RECIPES
@@ -45,6 +46,8 @@ class ModelPair:
         joined = f"{self.weak.fingerprint}->{self.strong.fingerprint}"
         if self.lm is not None:
             joined += f"|lora-{recipe_key(self.lm)}"
+        else:  # frozen heads: a new training recipe must never reuse the old baselines
+            joined += f"|head-{HEAD_RECIPE}"
         return f"{self.weak.spec.name}-{self.strong.spec.name}-" + \
             hashlib.sha256(joined.encode()).hexdigest()[:8]
 
