@@ -29,12 +29,15 @@ from runner.bundle import write_bundle
 from runner.method.context import Context
 from runner.models import load_encoder
 from runner.teacher import FixedBaselines, ModelPair, fixed_baselines, teacher_index
-from study.scoring import correct, validate_predictions
+from study.scoring import Z95, correct, linear_interval, pgr_spread, validate_predictions
 from study.tasks import Task, TaskRole
 
 REPO = Path(__file__).resolve().parent.parent
 AUDIT_SEEDS = (101, 202, 303, 404, 505)  # five seeds, as the default protocol runs
 SWEEP_SEEDS = AUDIT_SEEDS[:3]
+# The interval a 5-seed attempt shows is itself noisy (its seed part has 4 degrees of freedom),
+# so the half-width criterion reads its mean over four disjoint 5-seed attempts of vanilla.
+INTERVAL_SEEDS = AUDIT_SEEDS + tuple(range(1001, 1016))
 # Ten or more phrasings per label name: a prompt ensemble, as a teacher-free researcher would.
 PHRASINGS = ("This is {}.", "It is {}.", "{}", "The answer: {}.", "Label: {}.", "Verdict: {}.",
              "Overall, {}.", "In short, {}.", "This one is {}.", "Category: {}.", "Clearly {}.",
@@ -123,15 +126,21 @@ class Runner:
     def _keep_encoders(self, ctx: Context) -> None:
         self._encoders.update({k: v for k, v in ctx._cache.items() if k.startswith("encoder:")})
 
-    def score(self, name: str, method: Callable[[Context], Any], config: dict[str, Any], *,
-              seeds: tuple[int, ...] = AUDIT_SEEDS, permute: int | None = None,
-              head_epochs: int | None = None) -> MethodScore:
+    def predictions(self, method: Callable[[Context], Any], seeds: tuple[int, ...], *,
+                    permute: int | None = None, head_epochs: int | None = None
+                    ) -> list[np.ndarray]:
         n = self.task.info.sizes["test"]
         probs = []
         for seed in seeds:
             ctx = self.context(seed, permute=permute, head_epochs=head_epochs)
             probs.append(validate_predictions(method(ctx), n))
             self._keep_encoders(ctx)
+        return probs
+
+    def score(self, name: str, method: Callable[[Context], Any], config: dict[str, Any], *,
+              seeds: tuple[int, ...] = AUDIT_SEEDS, permute: int | None = None,
+              head_epochs: int | None = None) -> MethodScore:
+        probs = self.predictions(method, seeds, permute=permute, head_epochs=head_epochs)
         scores = score_attempt(self.task, self.baselines, probs, public_fraction=0.5,
                                salt="task-audit")  # an analysts' check: no secret needed
         whole, public = scores["all"], scores.get("public")
@@ -251,6 +260,31 @@ def fixed_figures(task: Task, baselines: FixedBaselines) -> dict[str, Any]:
             "share_label_1": float(y.mean()), "test_items": len(y)}
 
 
+def interval_widths(runner: Runner, method: Callable[[Context], Any],
+                    seeds: tuple[int, ...] = INTERVAL_SEEDS,
+                    block: int = len(AUDIT_SEEDS)) -> dict[str, Any]:
+    """How wide the interval of a `block`-seed attempt is, over disjoint blocks of `seeds`:
+    the whole interval (items and seeds, as every score is shown) and its test-item part
+    alone (what a test-bootstrap measures: the split's own resolution)."""
+    y = np.array(runner.task.labels("test"))
+    weak = np.stack([correct(p, y) for p in runner.baselines.weak_test_probs()]).mean(0)
+    ceiling = np.stack([correct(p, y) for p in runner.baselines.ceiling_test_probs()]).mean(0)
+    w2s = np.stack([correct(p, y) for p in runner.predictions(method, seeds)])
+    whole, items = [], []
+    for start in range(0, len(seeds) - block + 1, block):
+        spread = pgr_spread(w2s[start:start + block], weak, ceiling)
+        if spread is None:
+            continue
+        lo, hi = linear_interval(*spread)
+        whole.append((hi - lo) / 2)
+        items.append(Z95 * np.sqrt(max(0.0, sum(s.items for s in spread[1]))))
+    per_seed = (w2s.mean(1) - weak.mean()) / (ceiling.mean() - weak.mean())
+    return {"seeds": len(seeds), "block": block, "half_widths": whole,
+            "half_width": float(np.mean(whole)) if whole else None,
+            "items_half_width": float(np.mean(items)) if items else None,
+            "pgr_sd_between_seeds": float(per_seed.std(ddof=1))}
+
+
 def copy_teacher(task: Task, baselines: FixedBaselines) -> dict[str, float]:
     """Each seed returns its own teacher's test predictions: the PGR of that, over all 16
     teachers (its expectation), and the spread one 5-seed attempt of it would show."""
@@ -268,11 +302,10 @@ def _best(scores: list[MethodScore], key: str = "public") -> MethodScore:
 
 def criteria_values(report: dict[str, Any]) -> dict[str, float | None]:
     fixed = report["fixed"]
-    ci = report["vanilla"]["ci95"]
     best = report["tuned_best"]
     return {
         "gap": fixed["gap"],
-        "half_width": None if ci is None else (ci[1] - ci[0]) / 2,
+        "half_width": report["interval"]["half_width"],
         "copy_teacher": report["copy_teacher"]["expected_pgr"],
         "vanilla": report["vanilla"]["pgr"],
         "teacher_free_best": max((m["pgr"] for m in report["teacher_free"]
@@ -310,6 +343,8 @@ def audit_task(task: Task, pair: ModelPair, *, role: TaskRole | None = None,
     progress("vanilla over five seeds")
     vanilla = load_baseline("vanilla", {})
     report["vanilla"] = runner.score("vanilla", vanilla.run, {}).row()
+    progress("vanilla's interval width over four 5-seed attempts")
+    report["interval"] = interval_widths(runner, vanilla.run)
     progress("teacher-free suite")
     report["teacher_free"] = [m.row() for m in teacher_free(runner)]
     tuned: list[MethodScore] = []
@@ -335,6 +370,15 @@ def _f(value: Any) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _interval_sentence(interval: dict[str, Any]) -> str:
+    return (f"Interval of a {interval['block']}-seed vanilla attempt, mean of "
+            f"{len(interval['half_widths'])} disjoint attempts ({interval['seeds']} seeds): "
+            f"half-width {_f(interval['half_width'])} (attempts: "
+            f"{', '.join(_f(h) for h in interval['half_widths'])}); its test-item part alone "
+            f"{_f(interval['items_half_width'])}; per-seed PGR sd "
+            f"{_f(interval['pgr_sd_between_seeds'])}.")
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report for docs/tasks.md: one table of criteria, then the figures behind them."""
     fixed, v = report["fixed"], report["verdict"]
@@ -348,6 +392,7 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"{fixed['share_label_1']:.2f}; copying the teacher: PGR "
              f"{_f(report['copy_teacher']['expected_pgr'])} in expectation (sd of a 5-seed "
              f"attempt {_f(report['copy_teacher']['sd_of_a_5_seed_attempt'])}).", "",
+             _interval_sentence(report["interval"]), "",
              "| criterion | value | bound | passes | miss |", "|---|---|---|---|---|"]
     for c in v["criteria"]:
         bound = " ".join(s for s in (f"≥ {c['low']}" if c["low"] is not None else "",

@@ -160,6 +160,7 @@ def seed_spread(w2s: np.ndarray, gap: float) -> Spread:
     return Spread(items=-within / (scale * n), seeds=between / scale, seed_df=max(seeds - 1, 1))
 
 
+Z95 = 1.959963984540054  # the normal distribution's two-sided 95% point
 _GRID = 1024  # points on which the seed part's uncertainty is integrated (deterministic)
 
 
@@ -195,7 +196,7 @@ def linear_interval(estimate: float, spreads: Sequence[Spread]) -> tuple[float, 
     variance, normal when items do, and honest in between — where Welch–Satterthwaite degrees
     of freedom covered 92% with 3 seeds; tests/study/test_interval_coverage.py)."""
     if not any(s.seeds > 0 for s in spreads):  # items alone: the normal 95% point
-        half = 1.959963984540054 * math.sqrt(_items_part(spreads))
+        half = Z95 * math.sqrt(_items_part(spreads))
         return estimate - half, estimate + half
     sd = np.sqrt(_variance_draws(spreads))
 

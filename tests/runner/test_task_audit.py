@@ -11,6 +11,7 @@ import pytest
 from runner.task_audit import (
     AUDIT_SEEDS,
     HILL_CLIMB,
+    INTERVAL_SEEDS,
     PHRASINGS,
     SWEEPS,
     Criterion,
@@ -39,6 +40,16 @@ def test_the_audit_computes_every_figure_and_a_verdict(report, rt_task):
     # Seed k learns from its own teacher, so copying the teacher is 0 in expectation.
     assert report["copy_teacher"]["expected_pgr"] == pytest.approx(0.0, abs=1e-12)
     assert len(report["vanilla"]["pgr_per_seed"]) == len(AUDIT_SEEDS)
+    # The half-width criterion is the mean over four disjoint 5-seed attempts of vanilla, and
+    # the whole interval (items and seeds) is never narrower than its test-item part.
+    interval = report["interval"]
+    assert interval["seeds"] == len(INTERVAL_SEEDS) == 20 and interval["block"] == 5
+    assert len(interval["half_widths"]) == 4
+    assert interval["half_width"] == pytest.approx(np.mean(interval["half_widths"]))
+    assert 0 < interval["items_half_width"] <= interval["half_width"]
+    assert interval["pgr_sd_between_seeds"] > 0
+    widths = {c["name"]: c["value"] for c in report["verdict"]["criteria"]}
+    assert widths["half_width"] == interval["half_width"]
     names = {m["name"] for m in report["teacher_free"]}
     assert names == {"first_component", "kmeans_2", "prompt_direction", "prompt_nearest",
                      "zero_shot"}
@@ -57,6 +68,7 @@ def test_the_audit_computes_every_figure_and_a_verdict(report, rt_task):
     json.dumps(report)  # the JSON file is this dict
     markdown = render_markdown(report)
     assert "| tuned_best |" in markdown and rt_task.name in markdown
+    assert "its test-item part alone" in markdown
 
 
 def test_a_criterion_says_by_how_much_it_misses():
