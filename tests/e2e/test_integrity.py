@@ -103,6 +103,6 @@ def test_finalize_reruns_top_methods_on_held_out_tasks_and_reveals_private(live)
         matrix = {r.attempt_id: r for r in admin.generalization()}
     assert set(matrix) == {a.id, b.id}
     for row in matrix.values():
-        assert row.held_out["tweet_sentiment"] is not None
+        assert row.held_out["convention_party"] is not None
         assert row.hill_climb_private is not None
     assert ava.attempt(a.id).private is not None  # revealed to everyone after the window
