@@ -4,7 +4,7 @@ Mini-batches and a seeded initialisation make the seed matter the way it does wh
 real model, while a few thousand 768-d rows still train in well under a second on two cores.
 The step size decays linearly to 0, as in the AAR fine-tuning recipe: with a constant step the
 last mini-batches' jitter decided the weights, and on `tweet_sentiment` vanilla's PGR varied by
-sd 0.089 from seed to seed (0.029 with the decay; docs/tasks.md).
+sd 0.089 from seed to seed (0.039 with the decay; docs/tasks.md).
 """
 
 from __future__ import annotations
