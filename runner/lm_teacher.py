@@ -48,7 +48,8 @@ def _train(model: ResolvedModel, texts: list[str], labels: np.ndarray, *, seed: 
         materialize(model).path, texts, labels, seed=seed, device=device,
         lora=LoraSpec(r=spec.lora_r, alpha=spec.lora_alpha),
         readout=Readout(kind=spec.readout, answers=spec.answers), epochs=spec.epochs,
-        lr=spec.lr, batch_size=spec.batch_size, max_length=spec.max_length)
+        lr=spec.lr, batch_size=spec.batch_size, max_length=spec.max_length,
+        warmup_ratio=spec.warmup_ratio)
 
 
 def lm_baseline_runs(task: Task, weak: ResolvedModel, strong: ResolvedModel,

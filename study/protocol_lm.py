@@ -46,8 +46,9 @@ class LMRecipe(_Strict):
     release's recipe."""
 
     baseline_seeds: int = Field(16, ge=1, le=64)  # teachers and ceilings, one per seed
-    epochs: int = Field(1, ge=1, le=100)
+    epochs: int = Field(5, ge=1, le=100)  # the release's BASELINE_EPOCHS and RunConfig.epochs
     lr: float = Field(1e-4, gt=0, le=1)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)  # linear warm-up, then linear decay to 0
     batch_size: int = Field(32, ge=1, le=4096)
     max_length: int = Field(512, ge=8, le=32768)
     lora_r: int = Field(32, ge=1, le=1024)

@@ -186,13 +186,17 @@ def test_ctx_gives_the_causal_lm_its_features_and_finetune_on_an_lm_pair(tmp_pat
 
 
 def test_defaults_are_the_aar_recipe_and_batches_group_similar_lengths():
+    from runner.lib.finetune import linear_schedule
     from runner.lib.lm import length_batches
     from runner.models.catalog import PAIR_RECIPES, PAIRS
     from study.protocol_lm import LMRecipe
 
     aar = LMRecipe(**PAIR_RECIPES.get("aar", {}))
     assert (aar.baseline_seeds, aar.lora_r, aar.lora_alpha, aar.lr, aar.batch_size,
-            aar.readout) == (16, 32, 32, 1e-4, 32, "head")
+            aar.readout, aar.epochs, aar.warmup_ratio) == (16, 32, 32, 1e-4, 32, "head", 5, 0.1)
+    # transformers' linear schedule with warm-up, as the release trains: 0 → 1 → 0.
+    assert [linear_schedule(s, warmup=2, total=6) for s in range(7)] == [
+        0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
     assert (LoraSpec().r, LoraSpec().alpha, Readout().kind) == (32, 32, "head")
     assert PAIRS["aar"] == ("qwen1.5-0.5b-chat", "qwen3-4b-base")
     # Padding is most of the cost of short texts: a batch holds texts of similar length.
