@@ -216,15 +216,20 @@ def _run_staged(layout: RunLayout, *, seed: int, budget: Budget, models_dirs: tu
                 cpus: int, device: str, cancel: threading.Event | None, slot: Slot | None,
                 on_live: Callable[[dict], None] | None, experiment: bool = False) -> MethodRun:
     read_fd, write_fd = os.pipe()
-    write_run_file(layout, {"seed": seed, "device": device, "cpus": cpus,
-                            "channel_fd": write_fd, "budget": dataclasses.asdict(budget),
-                            "experiment": experiment})
-    scratch = layout.inside("scratch")
-    env = {**_child_env(scratch, cpus), **(slot.env() if slot is not None else {})}
-    argv = [sys.executable, "-m", "runner.method.child", layout.inside("run")]
-    if layout.sandboxed:
-        argv = _sandboxed_argv(layout, argv, env, models_dirs=models_dirs, slot=slot,
-                               budget=budget)
+    try:  # a GPU whose node vanished raises here: the pipe must not outlive the refusal
+        write_run_file(layout, {"seed": seed, "device": device, "cpus": cpus,
+                                "channel_fd": write_fd, "budget": dataclasses.asdict(budget),
+                                "experiment": experiment})
+        scratch = layout.inside("scratch")
+        env = {**_child_env(scratch, cpus), **(slot.env() if slot is not None else {})}
+        argv = [sys.executable, "-m", "runner.method.child", layout.inside("run")]
+        if layout.sandboxed:
+            argv = _sandboxed_argv(layout, argv, env, models_dirs=models_dirs, slot=slot,
+                                   budget=budget)
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     cgroup = RunCgroup(f"{layout.host.parent.name}-{layout.host.name}-{os.getpid()}",
                        max_pids=budget.max_processes + 2, memory_mb=budget.memory_mb)
     if budget.cgroups == "required" and not cgroup.available:

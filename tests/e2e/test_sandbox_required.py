@@ -22,8 +22,9 @@ def test_the_server_refuses_a_sandboxed_study_without_bubblewrap(tmp_path, rt_ta
 
 
 def test_arena_run_needs_an_explicit_no_sandbox(rt_task):
+    # rt_task's cached features: the default task (the 8,000-item tweets) would embed for 90 s.
     base = [sys.executable, "-m", "study.cli", "run", "baselines/vanilla.py", "--pair", "small",
-            "--seed", "1"]
+            "--task", rt_task.name, "--seed", "1"]
     env = {**os.environ, **NO_BWRAP}
     refused = subprocess.run(base, cwd=REPO, capture_output=True, text=True, env=env,
                              timeout=120, check=False)

@@ -228,3 +228,20 @@ def test_a_method_that_hangs_with_threads_left_is_killed_and_the_slot_serves_on(
             return [0.5] * len(ctx.texts("test"))
     """, tmp_path, rt_task, small_pair).outcomes
     assert after.status == "ok", (after.error, after.log_tail)
+
+
+def test_a_gpu_gone_before_its_seed_starts_leaves_no_descriptor_open(fake, tmp_path, rt_task,
+                                                                      small_pair):
+    import os
+
+    fake.lose(0)
+    before = sorted(os.listdir("/proc/self/fd"))
+    try:
+        result = run_on(slot_for(fake, 0), "def run(ctx):\n    return None\n", tmp_path,
+                        rt_task, small_pair)
+    except Exception as exc:  # the runner's refusal, whichever way it surfaces
+        assert "missing" in str(exc)
+    else:
+        (outcome,) = result.outcomes
+        assert outcome.status != "ok"
+    assert sorted(os.listdir("/proc/self/fd")) == before  # the result pipe did not outlive it
