@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +97,21 @@ def make_server(tmp_path: Path, protocol: Path = SMALL) -> LiveServer:
     return LiveServer(data_dir=data_dir, port=free_port(), admin_token=issued.token)
 
 
+@contextmanager
+def running_server(tmp_path: Path, protocol: Path = SMALL) -> Iterator[LiveServer]:
+    """A new study's server, started, and stopped however the block ends."""
+    live = make_server(tmp_path, protocol)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
 @pytest.fixture
 def server(tmp_path, rt_task):
-    live = make_server(tmp_path)
-    live.start()
-    yield live
-    live.stop()
+    with running_server(tmp_path) as live:
+        yield live
 
 
 SLEEPY = """

@@ -14,7 +14,7 @@ import pytest
 
 from study.records import AttemptStatus
 from tests.conftest import REPO
-from tests.e2e.conftest import make_server
+from tests.e2e.conftest import running_server
 
 ATTACKS = REPO / "tests" / "attacks"
 PROTOCOL = REPO / "tests" / "protocols" / "attacks.toml"
@@ -24,10 +24,8 @@ QUICK = "def run(ctx):\n    return [0.5] * ctx.task.sizes['test']\n"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, rt_task):
-    server = make_server(tmp_path_factory.mktemp("attacks"), PROTOCOL)
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path_factory.mktemp("attacks"), PROTOCOL) as server:
+        yield server
 
 
 def _source(name: str, target) -> str:

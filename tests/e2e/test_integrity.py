@@ -6,7 +6,7 @@ import pytest
 
 from study.records import AttemptStatus
 from tests.conftest import REPO
-from tests.e2e.conftest import VANILLA, make_server
+from tests.e2e.conftest import VANILLA, running_server
 from tests.e2e.test_probing import PROBE
 
 INTEGRITY = REPO / "tests" / "protocols" / "integrity.toml"
@@ -18,10 +18,8 @@ FIXED = PROBE.format(flips=[])
 
 @pytest.fixture
 def live(tmp_path, rt_task):
-    server = make_server(tmp_path, INTEGRITY)
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path, INTEGRITY) as server:
+        yield server
 
 
 def wait_audits(admin, count, timeout=240):

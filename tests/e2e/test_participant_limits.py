@@ -10,7 +10,7 @@ from participants.sdk import ArenaAPIError
 from study.prices import turn_cost
 from study.records import TranscriptSpec, UsageSpec
 from tests.conftest import REPO
-from tests.e2e.conftest import make_server
+from tests.e2e.conftest import running_server
 from tests.e2e.test_operations import raw
 
 LIMITS = REPO / "tests" / "protocols" / "limits.toml"
@@ -18,10 +18,8 @@ LIMITS = REPO / "tests" / "protocols" / "limits.toml"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, rt_task):
-    server = make_server(tmp_path_factory.mktemp("limits"), LIMITS)
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path_factory.mktemp("limits"), LIMITS) as server:
+        yield server
 
 
 def _usage(key: str, **change) -> UsageSpec:

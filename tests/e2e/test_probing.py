@@ -11,7 +11,7 @@ from participants.tools import ToolContext, call_tool
 from study.records import AttemptStatus
 from study.scoring import public_mask
 from tests.conftest import REPO
-from tests.e2e.conftest import VANILLA, make_server
+from tests.e2e.conftest import VANILLA, running_server
 
 PROBING = REPO / "tests" / "protocols" / "probing.toml"
 
@@ -36,10 +36,8 @@ def run(ctx):
 def live(tmp_path_factory, rt_task):
     """One server for the module (each test uses its own participants): starting one per
     test is most of the time on a loaded machine."""
-    server = make_server(tmp_path_factory.mktemp("probing"), PROBING)
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path_factory.mktemp("probing"), PROBING) as server:
+        yield server
 
 
 def _submit(client, flips):
