@@ -249,10 +249,18 @@ def _interval(per_item: np.ndarray, draws: int = 2000) -> tuple[float, float]:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def fixed_figures(task: Task, baselines: FixedBaselines) -> dict[str, Any]:
+def per_item_baselines(task: Task, baselines: FixedBaselines
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gold test labels, and per test item the floor's and the ceiling's mean correctness
+    over their seeds."""
     y = np.array(task.labels("test"))
     weak = np.stack([correct(p, y) for p in baselines.weak_test_probs()]).mean(0)
     ceiling = np.stack([correct(p, y) for p in baselines.ceiling_test_probs()]).mean(0)
+    return y, weak, ceiling
+
+
+def fixed_figures(task: Task, baselines: FixedBaselines) -> dict[str, Any]:
+    y, weak, ceiling = per_item_baselines(task, baselines)
     majority = float(max(y.mean(), 1 - y.mean()))
     return {"floor": baselines.weak_mean, "floor_ci95": _interval(weak),
             "ceiling": baselines.ceiling_mean, "ceiling_ci95": _interval(ceiling),
@@ -266,9 +274,7 @@ def interval_widths(runner: Runner, method: Callable[[Context], Any],
     """How wide the interval of a `block`-seed attempt is, over disjoint blocks of `seeds`:
     the whole interval (items and seeds, as every score is shown) and its test-item part
     alone (what a test-bootstrap measures: the split's own resolution)."""
-    y = np.array(runner.task.labels("test"))
-    weak = np.stack([correct(p, y) for p in runner.baselines.weak_test_probs()]).mean(0)
-    ceiling = np.stack([correct(p, y) for p in runner.baselines.ceiling_test_probs()]).mean(0)
+    y, weak, ceiling = per_item_baselines(runner.task, runner.baselines)
     w2s = np.stack([correct(p, y) for p in runner.predictions(method, seeds)])
     whole, items = [], []
     for start in range(0, len(seeds) - block + 1, block):
@@ -278,11 +284,12 @@ def interval_widths(runner: Runner, method: Callable[[Context], Any],
         lo, hi = linear_interval(*spread)
         whole.append((hi - lo) / 2)
         items.append(Z95 * np.sqrt(max(0.0, sum(s.items for s in spread[1]))))
-    per_seed = (w2s.mean(1) - weak.mean()) / (ceiling.mean() - weak.mean())
+    gap = float(ceiling.mean() - weak.mean())
+    per_seed = (w2s.mean(1) - weak.mean()) / gap if gap else None  # no gap, no PGR
     return {"seeds": len(seeds), "block": block, "half_widths": whole,
             "half_width": float(np.mean(whole)) if whole else None,
             "items_half_width": float(np.mean(items)) if items else None,
-            "pgr_sd_between_seeds": float(per_seed.std(ddof=1))}
+            "pgr_sd_between_seeds": None if per_seed is None else float(per_seed.std(ddof=1))}
 
 
 def copy_teacher(task: Task, baselines: FixedBaselines) -> dict[str, float]:
