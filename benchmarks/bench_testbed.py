@@ -1,7 +1,7 @@
 """Testbed speed: feature throughput, first prepare, method-process start, a warm attempt.
 
-Usage: python benchmarks/bench_testbed.py [--first-prepare]
---first-prepare also times `arena prepare` from an empty cache (about ten minutes on 2 cores).
+Usage: python -m benchmarks.bench_testbed [--first-prepare]
+--first-prepare also times `arena prepare` from an empty cache (about twenty minutes on 2 cores).
 """
 
 from __future__ import annotations
